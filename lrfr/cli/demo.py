@@ -1,0 +1,6 @@
+"""`lrfr demo` — placeholder registered during development; replaced by its real implementation."""
+
+
+def register(sub):
+    p = sub.add_parser("demo", help="(not implemented yet)")
+    p.set_defaults(handler=lambda args: (_ for _ in ()).throw(NotImplementedError("lrfr demo is not implemented yet")))

@@ -1,0 +1,6 @@
+"""`lrfr mine` — placeholder registered during development; replaced by its real implementation."""
+
+
+def register(sub):
+    p = sub.add_parser("mine", help="(not implemented yet)")
+    p.set_defaults(handler=lambda args: (_ for _ in ()).throw(NotImplementedError("lrfr mine is not implemented yet")))

@@ -1,0 +1,39 @@
+"""Datasets and what is done to pixels: loaders, SynthFaces, degradation, alignment, file formats.
+
+Names resolve lazily so that ``import lrfr.data`` does not import facenet-pytorch (alignment)
+until it is used.
+"""
+import importlib
+
+_EXPORTS = {
+    "LFWFolder": "folders",
+    "CelebAFolder": "folders",
+    "ImageFolderFaces": "folders",
+    "FaceFolder": "folders",
+    "open_faces": "folders",
+    "load_images": "folders",
+    "SynthFaces": "synth",
+    "downsample": "degrade",
+    "upsample": "degrade",
+    "degrade": "degrade",
+    "FaceAligner": "align",
+    "align_folder": "align",
+    "read_pairs": "pairs",
+    "write_pairs": "pairs",
+    "Pair": "pairs",
+    "PairsFile": "pairs",
+    "PairImageResolver": "pairs",
+    "read_blufr_config": "blufr",
+    "write_blufr_config": "blufr",
+    "BlufrConfig": "blufr",
+}
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(f"lrfr.data.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'lrfr.data' has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)

@@ -1,0 +1,79 @@
+"""Small file helpers shared by every layer: atomic writes and image reading with clear errors."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` and move the result onto ``path`` in one rename.
+
+    A crash mid-write leaves any earlier file at ``path`` intact (nothing already written is lost).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+    return path
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    import torch
+
+    return atomic_write(path, lambda p: torch.save(obj, p))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda p: p.write_text(text))
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3); the error names the file and the reason."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"cannot read image {path}: {err}") from err
+
+
+def write_image(path: str | Path, rgb: np.ndarray, quality: int = 95) -> None:
+    """Write an RGB uint8 (H, W, 3) array (JPEG or PNG by suffix)."""
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        img.save(path, quality=quality, subsampling=0)
+    else:
+        img.save(path)
+
+
+def to_tensor01(rgb: np.ndarray):
+    """RGB uint8 (H, W, 3) → float32 tensor (3, H, W) in [0, 1]: lrfr's one image convention."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
+
+
+def to_uint8(img) -> np.ndarray:
+    """float tensor (3, H, W) or (N, 3, H, W) in [0, 1] → uint8 (H, W, 3) / (N, H, W, 3)."""
+    arr = img.detach().cpu().clamp(0, 1).mul(255).round().byte()
+    return arr.movedim(-3, -1).numpy()
