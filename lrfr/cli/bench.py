@@ -1,6 +1,31 @@
-"""`lrfr bench` — placeholder registered during development; replaced by its real implementation."""
+"""``lrfr bench``: speed and memory figures, written as JSON (targets live here, never in tests)."""
+from __future__ import annotations
+
+BENCHES = ["protocols", "recognition", "index", "synth"]
 
 
-def register(sub):
-    p = sub.add_parser("bench", help="(not implemented yet)")
-    p.set_defaults(handler=lambda args: (_ for _ in ()).throw(NotImplementedError("lrfr bench is not implemented yet")))
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmarks → JSON (protocols, recognition, index, synth, all)")
+    p.add_argument("names", nargs="+", choices=BENCHES + ["all"], help="which benchmark(s)")
+    p.add_argument("--out", default="runs/bench", help="folder for NAME.json (default runs/bench)")
+    p.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not the stated figures")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    import importlib
+    import json
+    from pathlib import Path
+
+    from lrfr.bench.common import machine_info, write_json
+
+    names = BENCHES if "all" in args.names else args.names
+    out = Path(args.out)
+    for name in names:
+        module = importlib.import_module(f"lrfr.bench.{name}")
+        print(f"== bench {name}{' (quick)' if args.quick else ''}")
+        result = {"bench": name, "quick": args.quick, "machine": machine_info(), **module.run(out, quick=args.quick)}
+        path = write_json(out / f"{name}.json", result)
+        print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2, default=float))
+        print(f"wrote {path}")
+    return 0

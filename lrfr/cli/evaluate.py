@@ -1,6 +1,41 @@
-"""`lrfr evaluate` — placeholder registered during development; replaced by its real implementation."""
+"""``lrfr evaluate``: SR model(s) × protocol(s) → printed table, CSV/JSON, ROC and CMC figures."""
+from __future__ import annotations
 
 
-def register(sub):
-    p = sub.add_parser("evaluate", help="(not implemented yet)")
-    p.set_defaults(handler=lambda args: (_ for _ in ()).throw(NotImplementedError("lrfr evaluate is not implemented yet")))
+def register(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="degrade → super-resolve → embed → run protocols; print and save the table",
+        description="Evaluate SR front-ends on LFW standard, LFW-BLUFR, CelebA verification (+ PSNR/SSIM).",
+    )
+    p.add_argument("--sr", nargs="+", default=["bicubic"], help="SR model name(s); 'hr' = HR upper bound (default: bicubic)")
+    p.add_argument("--protocol", nargs="+", default=["lfw"], help="lfw, blufr, celeba, or a protocol .toml (default: lfw)")
+    p.add_argument("--data", default=None, help="data root (default: the held-out SynthFaces test set)")
+    p.add_argument("--recognizer", default=None, help="recognizer architecture (e.g. mobilefacenet, sphere20a)")
+    p.add_argument("--weights", default=None, help="recognizer weight file (default: the packaged SynthFaces sphere20a)")
+    p.add_argument("--scale", type=int, default=8, help="degradation factor (default 8: 112×96 → 14×12)")
+    p.add_argument("--degrade", default="bicubic", choices=["bicubic", "bilinear_steps"], help="HR → LR chain")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--out", default="runs/evaluate", help="folder for results.csv/json, roc.png, cmc.png")
+    p.add_argument("--workdir", default=None, help="where derived files go (CelebA pairs, SynthFaces export)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    import lrfr
+    from lrfr.report import format_table, plot_curves, write_table
+
+    table = lrfr.evaluate(
+        args.sr, protocol=args.protocol, recognizer=args.recognizer, weights=args.weights, data=args.data,
+        scale=args.scale, batch_size=args.batch_size, device=args.device, degrade=args.degrade,
+        workdir=args.workdir, progress=not args.quiet,
+    )
+    out = Path(args.out)
+    print(format_table(table))
+    files = write_table(table, out) + plot_curves(table.attrs["results"], out)
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0

@@ -1,0 +1,5 @@
+import sys
+
+from lrfr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,103 @@
+"""What long work ends with: a table on screen and on disk, and figures (ROC, CMC, SR grids)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lrfr.io import atomic_write_text
+
+# Columns shown on screen first; every other column follows (and all go to CSV/JSON).
+HEADLINE = ["sr", "protocol", "scale", "psnr", "ssim"]
+
+
+def format_table(table: pd.DataFrame, max_cols: int = 14) -> str:
+    cols = [c for c in HEADLINE if c in table] + [c for c in table.columns if c not in HEADLINE]
+    shown = table[cols].dropna(axis=1, how="all")
+    if shown.shape[1] > max_cols:
+        shown = shown.iloc[:, :max_cols]
+    with pd.option_context("display.width", 200, "display.max_columns", max_cols, "display.float_format", "{:.4f}".format):
+        return shown.to_string(index=False)
+
+
+def write_table(table: pd.DataFrame, out_dir: str | Path, stem: str = "results") -> list[Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv = atomic_write_text(out_dir / f"{stem}.csv", table.to_csv(index=False))
+    payload = {
+        "rows": json.loads(table.to_json(orient="records")),
+        "conventions": table.attrs.get("conventions", {}),
+        "data": table.attrs.get("data"),
+    }
+    js = atomic_write_text(out_dir / f"{stem}.json", json.dumps(payload, indent=2, default=str) + "\n")
+    return [csv, js]
+
+
+def _curves(results: dict, name: str):
+    for (sr, proto), res in results.items():
+        curve = getattr(res, "curves", {}).get(name)
+        if curve is not None:
+            yield sr, proto, curve
+
+
+def plot_curves(results: dict, out_dir: str | Path) -> list[Path]:
+    """ROC (TAR vs FAR, log FAR) and CMC (identification rate vs rank) for every result that has them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    written = []
+    for name, xlabel, ylabel, logx in (("roc", "false accept rate", "true accept rate", True),
+                                       ("cmc", "rank", "identification rate", False)):
+        curves = list(_curves(results, name))
+        if not curves:
+            continue
+        fig, ax = plt.subplots(figsize=(5.5, 4.2))
+        for sr, proto, (x, y) in curves:
+            x, y = np.asarray(x, float), np.asarray(y, float)
+            if logx:
+                keep = x > 0
+                ax.semilogx(x[keep], y[keep], label=f"{sr} · {proto}")
+            else:
+                ax.plot(x, y, marker="o", ms=3, label=f"{sr} · {proto}")
+        ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(name.upper())
+        ax.grid(True, which="both", alpha=0.3), ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out_dir / f"{name}.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def save_sr_grid(columns: dict[str, "torch.Tensor"], path: str | Path, max_rows: int = 6) -> Path:
+    """A grid: one row per face, one column per image kind (e.g. HR, LR, bicubic, SR), LR shown enlarged."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lrfr.io import to_uint8
+
+    names = list(columns)
+    n = min(max_rows, min(len(v) for v in columns.values()))
+    fig, axes = plt.subplots(n, len(names), figsize=(1.4 * len(names), 1.6 * n), squeeze=False)
+    for j, name in enumerate(names):
+        imgs = to_uint8(columns[name][:n])
+        for i in range(n):
+            ax = axes[i][j]
+            ax.imshow(imgs[i], interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            if i == 0:
+                h, w = imgs[i].shape[:2]
+                ax.set_title(f"{name}\n{h}×{w}", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,87 @@
+"""Deterministic batch order and augmentation, derived from (seed, step) alone.
+
+Because the i-th batch and its augmentation depend only on the seed and the step number, a run
+resumed from a checkpoint at step s draws exactly the batches an uninterrupted run would have.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+import torch.nn.functional as F
+
+
+def step_generator(seed: int, step: int, stream: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + step * 7_919 + stream) % (2**63))
+
+
+class EpochBatches:
+    """Batch ``step`` = slice of a per-epoch permutation seeded by ``(seed, epoch)``; drops the last partial batch."""
+
+    def __init__(self, n_items: int, batch_size: int, seed: int):
+        if n_items < batch_size:
+            raise ValueError(f"training set has {n_items} images, fewer than batch_size={batch_size}")
+        self.n_items, self.batch_size, self.seed = n_items, batch_size, seed
+        self.per_epoch = n_items // batch_size
+        self._perm_epoch, self._perm = -1, None
+
+    def indices(self, step: int) -> torch.Tensor:
+        epoch, k = divmod(step, self.per_epoch)
+        if epoch != self._perm_epoch:
+            g = torch.Generator().manual_seed(self.seed * 7_777 + epoch)
+            self._perm, self._perm_epoch = torch.randperm(self.n_items, generator=g), epoch
+        return self._perm[k * self.batch_size : (k + 1) * self.batch_size]
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, hflip: bool = True, crop_pad: int = 0) -> torch.Tensor:
+    """Horizontal flip (p=0.5) and a small random crop: pad by ``crop_pad`` (edge replicate), crop back."""
+    n, _, h, w = images.shape
+    out = images
+    if hflip:
+        flip = torch.rand(n, generator=generator) < 0.5
+        out = torch.where(flip[:, None, None, None], out.flip(-1), out)
+    if crop_pad > 0:
+        padded = F.pad(out, (crop_pad,) * 4, mode="replicate")
+        dy = torch.randint(0, 2 * crop_pad + 1, (n,), generator=generator)
+        dx = torch.randint(0, 2 * crop_pad + 1, (n,), generator=generator)
+        out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+    return out
+
+
+def gather(dataset, indices: torch.Tensor, workers: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fetch items ``(image, label, ...)`` for ``indices`` (threads: image decoding releases the GIL)."""
+    idx = indices.tolist()
+    if workers > 1 and len(idx) > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            items = list(pool.map(dataset.__getitem__, idx))
+    else:
+        items = [dataset[i] for i in idx]
+    images = torch.stack([it[0] for it in items])
+    labels = torch.as_tensor([int(it[1]) for it in items], dtype=torch.long)
+    return images, labels
+
+
+class InMemoryFaces(torch.utils.data.Dataset):
+    """A dataset pre-decoded to one uint8 tensor (N, 3, H, W): small training sets train from RAM."""
+
+    def __init__(self, dataset, progress: bool = True, desc: str = "decoding"):
+        from tqdm.auto import tqdm
+
+        n = len(dataset)
+        first = dataset[0][0]
+        self.images = torch.empty((n, *first.shape), dtype=torch.uint8)
+        self.labels = torch.empty(n, dtype=torch.long)
+        for i in tqdm(range(n), desc=desc, disable=not progress, leave=False):
+            img, label = dataset[i][:2]
+            self.images[i] = img.mul(255).round_().to(torch.uint8)
+            self.labels[i] = int(label)
+        self.classes = getattr(dataset, "classes", None)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.images[i].float().div_(255), int(self.labels[i])
+
+    def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[indices].float().div_(255), self.labels[indices]
