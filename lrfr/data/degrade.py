@@ -1,0 +1,168 @@
+"""HR → LR (→ back to HR size): the one documented degradation chain.
+
+Images follow lrfr's convention: float RGB tensors ``(N, 3, H, W)`` or ``(3, H, W)`` in ``[0, 1]``.
+
+The chain
+---------
+``downsample(hr, s)`` (default, ``method="bicubic"``)::
+
+    lr = F.interpolate(hr, size=(H // s, W // s), mode="bicubic", antialias=True, align_corners=False)
+    lr = lr.clamp(0, 1)                       # bicubic overshoots at edges
+    lr = (lr * 255).round() / 255             # only with quantize=True
+
+``downsample(hr, s, method="bilinear_steps")``: ``log2(s)`` times
+``F.interpolate(x, size=(h // 2, w // 2), mode="bilinear", antialias=False, align_corners=False)``;
+with ``align_corners=False`` one such halving is exactly the mean of each 2×2 block. Then clamp
+(and quantize) as above.
+
+``upsample(lr, scale | size)``::
+
+    F.interpolate(lr, size=(h * s, w * s), mode="bicubic", align_corners=False).clamp(0, 1)
+
+``degrade(hr, s, upscale=True)`` = ``upsample(downsample(hr, s), size=(H, W))``: the LR face
+brought back to the HR size, the input of "interpolate first" SR networks (VDSR-style, SRGAN
+variants fed at HR size) and the *Bicubic* baseline of every table.
+
+Provenance
+----------
+* C-Face (papers/004, Sec. 4): HR faces are cropped, "down-sampled to 16×16, 32×32, and 64×64 and
+  then upscaled to 128×128", i.e. scales 8/4/2, with *Bicubic* as the interpolation baseline.
+  The paper does not name the interpolation of the down-sampling itself nor antialiasing; we
+  chose bicubic with antialias (the ``imresize``/PIL behaviour that bicubic LR sets are usually
+  made with) — ``antialias=False`` gives plain bicubic sampling instead.
+* PFSR (papers/002, Sec. 4): 128×128 targets are "bilinearly downsampled" to 64, 32 and 16 pixels.
+  Reading that as successive bilinear halvings (``method="bilinear_steps"``) is our
+  reconstruction; it makes every step's target the 2×2 mean of the next-larger one.
+* ``align_corners=False``, clamping and the optional 8-bit quantization are our choices.
+
+Why ``quantize``: LR test sets are usually stored as 8-bit image files, so a model evaluated on
+LR *files* sees values on the 1/255 grid; ``quantize=True`` makes in-memory degradation
+bit-identical to writing the LR images as PNG and reading them back (rounding is not
+differentiable in a useful way: leave it off inside training graphs).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+DOWN_METHODS = ("bicubic", "bilinear", "bilinear_steps", "area", "nearest")
+UP_METHODS = ("bicubic", "bilinear", "nearest")
+
+
+def _as_batch(img: torch.Tensor, what: str) -> tuple[torch.Tensor, bool]:
+    if not isinstance(img, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor (N, 3, H, W) or (3, H, W); got {type(img).__name__}")
+    if not img.is_floating_point():
+        raise TypeError(
+            f"{what} must be a float tensor in [0, 1]; got dtype {img.dtype} (use lrfr.io.to_tensor01 for uint8 images)"
+        )
+    if img.dim() == 3:
+        return img.unsqueeze(0), True
+    if img.dim() == 4:
+        return img, False
+    raise ValueError(f"{what} must be (N, C, H, W) or (C, H, W); got shape {tuple(img.shape)}")
+
+
+def _check_scale(scale) -> int:
+    if isinstance(scale, bool) or not float(scale).is_integer() or scale < 1:
+        raise ValueError(f"scale must be an integer >= 1; got {scale!r}")
+    return int(scale)
+
+
+def _quantize(x: torch.Tensor) -> torch.Tensor:
+    return x.mul(255.0).round_().div_(255.0)
+
+
+def downsample(
+    hr: torch.Tensor,
+    scale: int,
+    method: str = "bicubic",
+    antialias: bool = True,
+    quantize: bool = False,
+) -> torch.Tensor:
+    """HR ``(N, 3, H, W)`` / ``(3, H, W)`` in [0, 1] → LR ``(…, H/scale, W/scale)``, clamped to [0, 1].
+
+    ``scale``: an integer ≥ 1 dividing both H and W (2, 4, 8 in the papers; 112×96 → 14×12 at 8×).
+    ``method``: ``"bicubic"`` (default; C-Face), ``"bilinear_steps"`` (repeated 2× bilinear
+    halving, PFSR; scale must be a power of 2), or plain ``"bilinear"``/``"area"``/``"nearest"``.
+    ``antialias`` applies to ``bicubic``/``bilinear`` (ignored by the others).
+    ``quantize``: round to 8-bit levels (see the module docstring).
+    """
+    x, single = _as_batch(hr, "hr")
+    s = _check_scale(scale)
+    h, w = x.shape[-2:]
+    if h % s or w % s:
+        raise ValueError(
+            f"HR size {h}x{w} (HxW) is not divisible by scale {s}: "
+            f"{h}/{s} = {h / s:g}, {w}/{s} = {w / s:g}; crop or pad the HR images to a multiple of {s}"
+        )
+    if method not in DOWN_METHODS:
+        raise ValueError(f"unknown downsampling method {method!r}; known: {', '.join(DOWN_METHODS)}")
+    size = (h // s, w // s)
+    if s == 1:
+        y = x.clone()
+    elif method == "bilinear_steps":
+        steps = int(round(math.log2(s)))
+        if 2**steps != s:
+            raise ValueError(f"method='bilinear_steps' halves repeatedly, so scale must be a power of 2; got {s}")
+        y = x
+        for _ in range(steps):
+            y = F.interpolate(y, size=(y.shape[-2] // 2, y.shape[-1] // 2), mode="bilinear", align_corners=False, antialias=False)
+    elif method in ("bicubic", "bilinear"):
+        y = F.interpolate(x, size=size, mode=method, align_corners=False, antialias=antialias)
+    else:
+        y = F.interpolate(x, size=size, mode=method)
+    y = y.clamp(0.0, 1.0)
+    if quantize:
+        y = _quantize(y)
+    return y[0] if single else y
+
+
+def upsample(
+    lr: torch.Tensor,
+    scale: int | None = None,
+    size: tuple[int, int] | None = None,
+    method: str = "bicubic",
+) -> torch.Tensor:
+    """LR → ``size`` (or ``scale`` × its size) by ``F.interpolate(mode=method, align_corners=False)``, clamped to [0, 1].
+
+    Give exactly one of ``scale`` and ``size``. ``method``: bicubic (default), bilinear or nearest.
+    """
+    x, single = _as_batch(lr, "lr")
+    if (scale is None) == (size is None):
+        raise ValueError("upsample: give exactly one of scale and size")
+    if size is None:
+        s = _check_scale(scale)
+        size = (x.shape[-2] * s, x.shape[-1] * s)
+    size = (int(size[0]), int(size[1]))
+    if method not in UP_METHODS:
+        raise ValueError(f"unknown upsampling method {method!r}; known: {', '.join(UP_METHODS)}")
+    if tuple(x.shape[-2:]) == size:
+        y = x.clone()
+    elif method == "nearest":
+        y = F.interpolate(x, size=size, mode="nearest")
+    else:
+        y = F.interpolate(x, size=size, mode=method, align_corners=False)
+    y = y.clamp(0.0, 1.0)
+    return y[0] if single else y
+
+
+def degrade(
+    hr: torch.Tensor,
+    scale: int,
+    method: str = "bicubic",
+    upscale: bool = False,
+    upscale_method: str = "bicubic",
+    antialias: bool = True,
+    quantize: bool = False,
+) -> torch.Tensor:
+    """The documented chain: :func:`downsample`, then (``upscale=True``) :func:`upsample` back to HR size.
+
+    ``quantize`` rounds the LR image to 8-bit levels (before any upscaling), as saving it would.
+    """
+    lr = downsample(hr, scale, method=method, antialias=antialias, quantize=quantize)
+    if not upscale:
+        return lr
+    return upsample(lr, size=tuple(hr.shape[-2:]), method=upscale_method)

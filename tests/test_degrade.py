@@ -1,0 +1,96 @@
+"""The HR → LR → HR chain: sizes, errors, methods, ranges."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lrfr.data.degrade import degrade, downsample, upsample
+
+
+@pytest.mark.parametrize("scale,expected", [(2, (56, 48)), (4, (28, 24)), (8, (14, 12))])
+def test_sizes_112x96(scale, expected):
+    hr = torch.rand(2, 3, 112, 96)
+    lr = downsample(hr, scale)
+    assert lr.shape == (2, 3, *expected)
+    assert downsample(hr[0], scale).shape == (3, *expected)
+    assert downsample(hr, scale, method="bilinear_steps").shape == (2, 3, *expected)
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_sizes_128(scale):
+    lr = downsample(torch.rand(1, 3, 128, 128), scale)
+    assert lr.shape == (1, 3, 128 // scale, 128 // scale)
+
+
+def test_non_divisible_message():
+    with pytest.raises(ValueError) as err:
+        downsample(torch.rand(3, 112, 100), 8)
+    msg = str(err.value)
+    assert "112x100" in msg and "8" in msg and "12.5" in msg
+    with pytest.raises(ValueError, match="power of 2"):
+        downsample(torch.rand(3, 24, 24), 3, method="bilinear_steps")
+    assert downsample(torch.rand(3, 24, 24), 3).shape == (3, 8, 8)  # other divisible scales are fine
+    with pytest.raises(ValueError, match="scale"):
+        downsample(torch.rand(3, 24, 24), 0)
+    with pytest.raises(ValueError, match="unknown"):
+        downsample(torch.rand(3, 24, 24), 2, method="lanczos")
+    with pytest.raises(TypeError, match="uint8"):
+        downsample(torch.zeros(3, 24, 24, dtype=torch.uint8), 2)
+
+
+def test_matches_documented_call():
+    hr = torch.rand(2, 3, 112, 96)
+    ref = F.interpolate(hr, size=(14, 12), mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+    assert torch.allclose(downsample(hr, 8), ref)
+
+
+def test_bilinear_steps_is_block_mean():
+    hr = torch.rand(1, 3, 32, 16)
+    ref = F.avg_pool2d(hr, 4)
+    assert torch.allclose(downsample(hr, 4, method="bilinear_steps"), ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["bicubic", "bilinear_steps"])
+def test_constant_stays_constant(method):
+    hr = torch.full((1, 3, 112, 96), 0.37)
+    lr = downsample(hr, 8, method=method)
+    assert torch.allclose(lr, torch.full_like(lr, 0.37), atol=1e-5)
+    up = degrade(hr, 4, method=method, upscale=True)
+    assert up.shape == hr.shape and torch.allclose(up, hr, atol=1e-5)
+
+
+def test_range_clamped_and_quantized():
+    hr = torch.zeros(1, 3, 64, 64)
+    hr[..., ::2, :] = 1.0  # harsh stripes make bicubic overshoot
+    hr[..., 20:40, 20:40] = 0.0
+    for x in (downsample(hr, 2, antialias=False), upsample(downsample(hr, 4), scale=4)):
+        assert x.min() >= 0 and x.max() <= 1
+    raw = F.interpolate(downsample(hr, 4), scale_factor=4, mode="bicubic", align_corners=False)
+    assert raw.min() < 0 or raw.max() > 1  # i.e. the clamp above did something
+    q = downsample(torch.rand(1, 3, 32, 32), 2, quantize=True)
+    assert torch.allclose(q * 255, (q * 255).round(), atol=1e-4)
+
+
+def test_upsample_back_to_hr_size():
+    hr = torch.rand(2, 3, 112, 96)
+    lr = degrade(hr, 8)
+    assert lr.shape == (2, 3, 14, 12)
+    up = upsample(lr, scale=8)
+    assert up.shape == hr.shape
+    assert upsample(lr, size=(112, 96)).shape == hr.shape
+    assert torch.equal(degrade(hr, 8, upscale=True), up)
+    assert upsample(lr[0], size=(28, 24), method="bilinear").shape == (3, 28, 24)
+    with pytest.raises(ValueError, match="exactly one"):
+        upsample(lr)
+    with pytest.raises(ValueError, match="exactly one"):
+        upsample(lr, scale=2, size=(28, 24))
+
+
+def test_degrade_keeps_low_frequencies():
+    # a smooth image survives 2x down/up almost unchanged; a sharper one loses more at 8x
+    y, x = torch.meshgrid(torch.linspace(0, 1, 112), torch.linspace(0, 1, 96), indexing="ij")
+    hr = (0.5 + 0.3 * torch.sin(3 * x) * torch.cos(2 * y)).expand(1, 3, 112, 96).contiguous()
+    err2 = (degrade(hr, 2, upscale=True) - hr).abs().mean()
+    err8 = (degrade(hr, 8, upscale=True) - hr).abs().mean()
+    assert err2 < 0.01 and err2 < err8
