@@ -352,6 +352,19 @@ def open_faces(path: str | Path, **kwargs) -> FaceFolder:
     return ImageFolderFaces(path, **kwargs)
 
 
+def _stack_dataset(dataset: Dataset, size, progress: bool, desc: str) -> torch.Tensor:
+    from tqdm.auto import tqdm
+
+    n = len(dataset)
+    first = dataset[0][0]
+    out = torch.empty((n, *first.shape), dtype=torch.float32)
+    for i in tqdm(range(n), desc=desc, unit="img", disable=not progress):
+        out[i] = dataset[i][0]
+    if size is not None and tuple(out.shape[-2:]) != tuple(size):
+        raise ValueError(f"{type(dataset).__name__} yields {tuple(out.shape[-2:])} images; expected {tuple(size)}")
+    return out
+
+
 def load_images(
     paths_or_dataset,
     size: tuple[int, int] | None = None,
@@ -362,7 +375,8 @@ def load_images(
     """Decode many images into one float32 tensor ``(N, 3, H, W)`` in ``[0, 1]``.
 
     ``paths_or_dataset``: a list of paths or a :class:`FaceFolder` (its ``paths``, and its
-    ``size`` when ``size`` is not given; its ``transform`` is *not* applied). Every image must
+    ``size`` when ``size`` is not given; its ``transform`` is *not* applied), or any other
+    face Dataset (such as SynthFaces), whose items' images are stacked. Every image must
     have the same size (``size`` when given, else the first image's); a different one is a
     ``ValueError`` naming the file. Decoding runs on ``num_workers`` threads (PIL releases the
     GIL while decoding JPEG), writing straight into the preallocated result.
@@ -373,6 +387,8 @@ def load_images(
         paths = list(paths_or_dataset.paths)
         if size is None:
             size = paths_or_dataset.size
+    elif isinstance(paths_or_dataset, Dataset):  # e.g. SynthFaces: items are (image, label, name)
+        return _stack_dataset(paths_or_dataset, size, progress, desc)
     else:
         paths = [Path(p) for p in paths_or_dataset]
     size = _check_size(size)

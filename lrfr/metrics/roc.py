@@ -1,0 +1,252 @@
+"""ROC and verification rate (VR) at fixed false accept rates (FAR), exact and scalable.
+
+Operating point rule (BLUFR's, Liao et al. 2014), used everywhere in lrfr:
+
+* scores are similarities (higher = more alike); a pair is **accepted iff ``score ≥ threshold``**;
+* for a target ``FAR`` over ``n`` impostor scores, ``k = round(FAR · n)`` with halves rounded
+  up (MATLAB's ``round``), and the threshold is the **k-th highest impostor score** (1-based),
+  so at least ``k`` impostors are accepted (more if several impostors tie at the threshold;
+  the achieved FAR is reported next to the nominal one);
+* ``k = 0`` (``FAR = 0``, or ``FAR·n < 0.5``): the threshold lies **just above the highest
+  impostor score** (``np.nextafter(max, +inf)`` in the scores' dtype): only scores strictly greater than
+  every impostor are accepted, and the achieved FAR is 0;
+* ``k = n`` (``FAR = 1``): the threshold is ``-inf``: **every** pair is accepted (VR = 1).
+
+:func:`all_pairs_verification` applies this to every pair ``i < j`` of a feature set (BLUFR: ~10k
+images, ~53M pairs a trial) without ever forming an N×N float64 matrix: float32 similarity
+blocks of ``chunk`` rows are computed with torch (CPU or CUDA), their genuine and impostor
+entries of the upper triangle are copied out (as contiguous row slices, the images being put in
+label order first) (impostors into one preallocated float32 array,
+4 bytes each: ~190 MB for BLUFR), and the thresholds are then found by exact selection
+(``np.partition`` for a few FAR points, one in-place sort for a whole grid). The result is
+exact for the float32 scores — VR@0.1% included — not a histogram approximation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def n_false_accepts(far: float, n_impostors: int) -> int:
+    """``k = round(far · n)``, halves up, clipped to ``[0, n]``."""
+    if not 0.0 <= far <= 1.0:
+        raise ValueError(f"FAR must be in [0, 1]; got {far}")
+    return int(min(max(np.floor(far * n_impostors + 0.5), 0), n_impostors))
+
+
+def _threshold_from_kth(k: int, n: int, kth_highest, max_score) -> float:
+    if n == 0:
+        return float("nan")
+    if k == 0:
+        # next representable value above the max *in the scores' own dtype* (float32 scores →
+        # next float32), so that the comparison is exact whichever dtype it is done in
+        m = max_score if isinstance(max_score, np.floating) else np.float64(max_score)
+        return float(np.nextafter(m, m.dtype.type(np.inf)))
+    if k >= n:
+        return float("-inf")
+    return float(kth_highest)
+
+
+def threshold_at_far(impostor_scores, far: float) -> float:
+    """The acceptance threshold for ``far`` over ``impostor_scores`` (rule in the module doc)."""
+    imp = np.asarray(impostor_scores).ravel()
+    n = imp.size
+    k = n_false_accepts(far, n)
+    if n == 0:
+        return float("nan")
+    kth = np.partition(imp, n - k)[n - k] if 0 < k < n else None
+    return _threshold_from_kth(k, n, kth, imp.max())
+
+
+@dataclass
+class VRResult:
+    """Verification rates at the requested FARs (arrays aligned with ``far``)."""
+
+    far: np.ndarray  # nominal FAR
+    vr: np.ndarray  # genuine accept rate at the threshold
+    threshold: np.ndarray  # accept iff score >= threshold
+    far_achieved: np.ndarray  # impostors accepted / impostors
+    n_genuine: int
+    n_impostor: int
+
+
+def vr_at_far(genuine_scores, impostor_scores, fars) -> VRResult:
+    """VR at each FAR of ``fars`` from explicit genuine and impostor score arrays (rule in the module doc)."""
+    gen = np.sort(np.asarray(genuine_scores, dtype=np.float64).ravel())
+    imp = np.sort(np.asarray(impostor_scores, dtype=np.float64).ravel())
+    return _vr_from_sorted(gen, imp, fars)
+
+
+def _vr_from_sorted(gen_sorted: np.ndarray, imp_sorted: np.ndarray, fars) -> VRResult:
+    fars = np.atleast_1d(np.asarray(fars, dtype=np.float64))
+    n_g, n_i = gen_sorted.size, imp_sorted.size
+    thr = np.empty(len(fars))
+    for j, f in enumerate(fars):
+        k = n_false_accepts(f, n_i)
+        kth = imp_sorted[n_i - k] if 0 < k < n_i else None
+        thr[j] = _threshold_from_kth(k, n_i, kth, imp_sorted[-1] if n_i else np.nan)
+    # thresholds are values of the impostor array's dtype (or ±inf), so casting them is exact and
+    # spares numpy an upcast copy of the (possibly 50M-long) array
+    vr = (n_g - np.searchsorted(gen_sorted, thr.astype(gen_sorted.dtype), "left")) / n_g if n_g else np.full(len(fars), np.nan)
+    fa = (n_i - np.searchsorted(imp_sorted, thr.astype(imp_sorted.dtype), "left")) / n_i if n_i else np.full(len(fars), np.nan)
+    return VRResult(fars, np.asarray(vr, float), thr, np.asarray(fa, float), n_g, n_i)
+
+
+def roc_curve(scores, same):
+    """Full ROC of similarity ``scores`` with flags ``same`` (accept iff ``score ≥ t``).
+
+    Returns ``(far, tar, thresholds)``, one point per distinct score in decreasing threshold
+    order, starting at ``(0, 0, +inf)`` (accept nothing) and ending at ``(1, 1)``.
+    """
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(same, dtype=bool).ravel()
+    order = np.argsort(-s, kind="stable")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1]  # last index of each distinct score
+    tp = np.cumsum(y)[last]
+    fp = np.cumsum(~y)[last]
+    n_p, n_n = max(int(y.sum()), 1), max(int((~y).sum()), 1)
+    far = np.r_[0.0, fp / n_n]
+    tar = np.r_[0.0, tp / n_p]
+    return far, tar, np.r_[np.inf, s[last]]
+
+
+def _torch_device(device):
+    import torch
+
+    return torch.device(device if device is not None else "cpu")
+
+
+@dataclass
+class AllPairsScores:
+    """Genuine scores (sorted, float32) and impostor scores (float32; sorted if ``is_sorted``)."""
+
+    genuine: np.ndarray
+    impostor: np.ndarray
+    is_sorted: bool = False
+
+
+def _label_order(labels):
+    labels = np.asarray(labels)
+    order = np.argsort(labels, kind="stable")
+    lab = labels[order]
+    _, first, counts = np.unique(lab, return_index=True, return_counts=True)
+    end = np.repeat(first + counts, counts)  # end[i]: one past the last position holding lab[i]
+    n_gen = int((counts * (counts - 1) // 2).sum())
+    n = lab.size
+    return order, end, n_gen, n * (n - 1) // 2 - n_gen
+
+
+def _collect(n, end, n_gen, n_imp, block, chunk) -> AllPairsScores:
+    """Copy the genuine/impostor parts of the upper triangle out of ``block(a, b)`` (rows a..b-1 ×
+    columns a..n-1, label-ordered) as contiguous row slices."""
+    imp = np.empty(n_imp, dtype=np.float32)
+    gen = np.empty(n_gen, dtype=np.float32)
+    pi = pg = 0
+    for a in range(0, n, chunk):
+        b = min(a + chunk, n)
+        blk = block(a, b)
+        for r in range(b - a):
+            e = end[a + r] - a
+            row = blk[r]
+            k = e - (r + 1)
+            gen[pg:pg + k] = row[r + 1:e]
+            pg += k
+            k = row.size - e
+            imp[pi:pi + k] = row[e:]
+            pi += k
+        del blk
+    assert pg == n_gen and pi == n_imp
+    gen.sort()
+    return AllPairsScores(gen, imp, False)
+
+
+def all_pairs_scores(features, labels, chunk: int = 1024, device=None, normalize: bool = True) -> AllPairsScores:
+    """Cosine similarities of every pair ``i < j`` of ``features``, split by label into genuine
+    (same label) and impostor (different label), in float32, ``chunk`` rows at a time.
+
+    How: images are put in label order (a stable sort; pair scores do not depend on order), so
+    that for row ``i`` the genuine partners after it are the contiguous columns
+    ``i+1 .. end(label_i)-1`` and the impostor partners the contiguous columns ``end(label_i) ..
+    N-1``. Each block ``x[a:b] @ x[a:].T`` (float32, torch, on ``device``) is copied out row by
+    row as slices — no masks. Peak extra memory: one ``chunk × N`` float32 block and the
+    impostor array (4 bytes per impostor pair). ``normalize``: L2-normalize rows first (cosine).
+    """
+    import torch
+
+    dev = _torch_device(device)
+    order, end, n_gen, n_imp = _label_order(labels)
+    x = torch.as_tensor(np.ascontiguousarray(np.asarray(features)[order]), dtype=torch.float32).to(dev)
+    if normalize:
+        x = torch.nn.functional.normalize(x, dim=1)
+
+    def block(a, b):
+        with torch.no_grad():
+            return (x[a:b] @ x[a:].T).cpu().numpy()
+
+    return _collect(len(order), end, n_gen, n_imp, block, chunk)
+
+
+def similarity_matrix(features, chunk: int = 1024, device=None, normalize: bool = True) -> np.ndarray:
+    """The full ``N × N`` float32 cosine similarity matrix (``4·N²`` bytes: 0.7 GB for LFW's
+    13,233 images), computed in row chunks; for reuse across trials that share images."""
+    import torch
+
+    dev = _torch_device(device)
+    x = torch.as_tensor(np.ascontiguousarray(features), dtype=torch.float32).to(dev)
+    if normalize:
+        x = torch.nn.functional.normalize(x, dim=1)
+    out = np.empty((x.shape[0], x.shape[0]), dtype=np.float32)
+    with torch.no_grad():
+        for a in range(0, x.shape[0], chunk):
+            out[a:a + chunk] = (x[a:a + chunk] @ x.T).cpu().numpy()
+    return out
+
+
+def all_pairs_scores_from_matrix(sim: np.ndarray, index, labels, chunk: int = 1024) -> AllPairsScores:
+    """As :func:`all_pairs_scores` for the images ``index`` (rows/columns of the precomputed
+    similarity matrix ``sim``) with ``labels`` (one per entry of ``index``)."""
+    index = np.asarray(index)
+    order, end, n_gen, n_imp = _label_order(labels)
+    rows = index[order]
+
+    def block(a, b):
+        return sim[np.ix_(rows[a:b], rows[a:])]
+
+    return _collect(len(rows), end, n_gen, n_imp, block, chunk)
+
+
+def vr_at_far_from_scores(scores: AllPairsScores, fars, sort_above: int = 8) -> VRResult:
+    """Exact VR at ``fars`` from :func:`all_pairs_scores` output.
+
+    With at most ``sort_above`` FAR points needing a k-th value, each is found by
+    ``np.partition`` (in place, O(n) each) and the achieved FAR counted directly; with more, the
+    impostor array is sorted once in place and every point is a binary search. Both are exact.
+    """
+    fars = np.atleast_1d(np.asarray(fars, dtype=np.float64))
+    imp, gen = scores.impostor, scores.genuine
+    n_i, n_g = imp.size, gen.size
+    ks = [n_false_accepts(f, n_i) for f in fars]
+    inner = sorted({n_i - k for k in ks if 0 < k < n_i})
+    if scores.is_sorted or len(inner) > sort_above:
+        if not scores.is_sorted:
+            imp.sort()
+            scores.is_sorted = True
+        return _vr_from_sorted(gen, imp, fars)
+    if inner:
+        imp.partition(inner)
+    mx = imp.max() if n_i else np.nan
+    thr = np.array([_threshold_from_kth(k, n_i, imp[n_i - k] if 0 < k < n_i else None, mx) for k in ks])
+    vr = (n_g - np.searchsorted(gen, thr.astype(gen.dtype), "left")) / n_g if n_g else np.full(len(fars), np.nan)
+    fa = np.array([np.count_nonzero(imp >= imp.dtype.type(t)) / n_i if n_i else np.nan for t in thr])
+    return VRResult(fars, np.asarray(vr, float), thr, fa, n_g, n_i)
+
+
+def all_pairs_verification(features, labels, fars, chunk: int = 1024, device=None, sort_above: int = 8) -> VRResult:
+    """VR at ``fars`` over all pairs ``i < j`` of ``features`` (cosine similarity, float32, chunked).
+
+    See the module doc for the threshold rule and memory; ``device`` is a torch device for the
+    similarity blocks ("cpu", "cuda"); selection runs on the CPU.
+    """
+    return vr_at_far_from_scores(all_pairs_scores(features, labels, chunk, device), fars, sort_above)
