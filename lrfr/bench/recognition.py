@@ -1,0 +1,112 @@
+"""Benchmark: recognizer embedding throughput (images/s) — ``lrfr bench recognition``.
+
+Measures ``lrfr.recognition.embed(model, x, flip=None)`` on random 112×96 batches (weights do not
+change the cost) for sphere20a (full width, 512-d) and MobileFaceNet (128-d), batch 256:
+
+* CUDA (when available): fp32 and bf16 autocast, after one warm-up batch, ``N`` timed batches
+  with ``torch.cuda.synchronize``.
+* CPU: fp32 only, time-boxed (at least one timed batch), after a small warm-up batch.
+
+Each configuration runs in a fresh process (``measure_in_subprocess``) so its peak RSS is its own.
+Flip fusion (``flip="concat"``, the LFW default) runs two forwards per image: halve the figures.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from lrfr.bench.common import machine_info, measure_in_subprocess, write_json
+
+MODELS = {
+    "sphere20a": {},
+    "mobilefacenet": {},
+}
+
+
+def _throughput(arch: str, kwargs: dict, batch_size: int, device: str, amp: str | None,
+                max_batches: int, max_seconds: float, warmup_batch: int) -> dict[str, Any]:
+    import torch
+
+    import lrfr.recognition as rec
+
+    torch.manual_seed(0)
+    model = rec.build(arch, **kwargs).to(device).eval()
+    h, w = model.input_size
+    x = torch.rand(batch_size, 3, h, w, device=device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    rec.embed(model, x[:warmup_batch], flip=None, batch_size=warmup_batch, amp=amp)
+    sync()
+    n_batches, t0 = 0, time.perf_counter()
+    while True:
+        rec.embed(model, x, flip=None, batch_size=batch_size, amp=amp)
+        sync()
+        n_batches += 1
+        elapsed = time.perf_counter() - t0
+        if n_batches >= max_batches or elapsed >= max_seconds:
+            break
+    out = {
+        "model": arch,
+        "params": sum(p.numel() for p in model.parameters()),
+        "embedding_dim": model.embedding_dim,
+        "device": device,
+        "precision": amp if amp in ("bf16", "fp16") else "fp32",
+        "batch_size": batch_size,
+        "timed_batches": n_batches,
+        "seconds": elapsed,
+        "images_per_s": n_batches * batch_size / elapsed,
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device.startswith("cuda"):
+        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def run(out_dir: str | Path, quick: bool = False) -> dict[str, Any]:
+    """Measure throughput; writes and returns ``out_dir/recognition.json``'s content."""
+    import torch
+
+    import os
+
+    info = machine_info()
+    # Other work on the machine skews CPU figures; record how busy it was.
+    info["load_avg_1m_at_start"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    results = []
+    if quick:
+        cpu_cfg = dict(batch_size=32, max_batches=1, max_seconds=2.0, warmup_batch=4)
+        gpu_cfg = dict(batch_size=256, max_batches=3, max_seconds=10.0, warmup_batch=256)
+    else:
+        cpu_cfg = dict(batch_size=256, max_batches=5, max_seconds=30.0, warmup_batch=8)
+        gpu_cfg = dict(batch_size=256, max_batches=20, max_seconds=60.0, warmup_batch=256)
+    for arch, kwargs in MODELS.items():
+        results.append(measure_in_subprocess(_throughput, arch=arch, kwargs=kwargs, device="cpu",
+                                             amp="fp32", **cpu_cfg))
+    if torch.cuda.is_available():
+        cuda_note = torch.cuda.get_device_name(0)
+        for arch, kwargs in MODELS.items():
+            for amp in ("fp32", "bf16"):
+                results.append(measure_in_subprocess(_throughput, arch=arch, kwargs=kwargs, device="cuda",
+                                                     amp=amp, **gpu_cfg))
+    else:
+        cuda_note = None
+    report = {
+        "benchmark": "recognition",
+        "what": "lrfr.recognition.embed(model, x, flip=None) throughput on random 112x96 batches; "
+                "flip='concat' costs two forwards per image",
+        "quick": quick,
+        "machine": info,
+        "cuda": cuda_note,
+        "cuda_reason": None if cuda_note else "torch.cuda.is_available() is False: no CUDA device here; "
+                                              "CPU figures only",
+        "results": results,
+    }
+    write_json(Path(out_dir) / "recognition.json", report)
+    return report
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import json
+    import sys
+
+    rep = run(sys.argv[1] if len(sys.argv) > 1 else ".", quick="--quick" in sys.argv)
+    print(json.dumps(rep["results"], indent=2))
