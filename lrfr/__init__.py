@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 def __getattr__(name):
     # Lazy: `import lrfr` stays light; lrfr.evaluate pulls in torch, faiss and the protocols.
     if name == "evaluate":
-        from lrfr.evaluate import evaluate
+        from lrfr.evaluation import evaluate
 
         return evaluate
     raise AttributeError(f"module 'lrfr' has no attribute {name!r}")

@@ -9,17 +9,36 @@ import pandas as pd
 
 from lrfr.io import atomic_write_text
 
-# Columns shown on screen first; every other column follows (and all go to CSV/JSON).
-HEADLINE = ["sr", "protocol", "scale", "psnr", "ssim"]
+# Columns every printed table starts with; the protocol's own headline columns follow.
+LEADING = ["sr", "scale", "psnr", "ssim"]
 
 
-def format_table(table: pd.DataFrame, max_cols: int = 14) -> str:
-    cols = [c for c in HEADLINE if c in table] + [c for c in table.columns if c not in HEADLINE]
-    shown = table[cols].dropna(axis=1, how="all")
-    if shown.shape[1] > max_cols:
-        shown = shown.iloc[:, :max_cols]
-    with pd.option_context("display.width", 200, "display.max_columns", max_cols, "display.float_format", "{:.4f}".format):
-        return shown.to_string(index=False)
+def _headline_columns(keys: list[str]) -> list[str]:
+    """A reported figure ``X_mean_minus_std`` is shown with its ``X_mean`` and ``X_std`` beside it."""
+    cols: list[str] = []
+    for k in keys:
+        if k.endswith("_mean_minus_std"):
+            base = k[: -len("_mean_minus_std")]
+            cols += [f"{base}_mean", f"{base}_std", k]
+        else:
+            cols.append(k)
+    return list(dict.fromkeys(cols))
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """One block per protocol: SR model, scale, PSNR/SSIM and the protocol's headline numbers.
+
+    The full set of columns (per-fold thresholds, FAR grids, ...) is in the CSV/JSON files.
+    """
+    headline = table.attrs.get("headline", {})
+    blocks = []
+    for proto, rows in table.groupby("protocol", sort=False):
+        cols = [c for c in LEADING + _headline_columns(headline.get(proto, [])) if c in rows]
+        shown = rows[cols].dropna(axis=1, how="all")
+        with pd.option_context("display.width", 200, "display.max_columns", 30,
+                               "display.float_format", "{:.4f}".format):
+            blocks.append(f"== {proto} ({int(rows['n_images'].iloc[0])} images)\n" + shown.to_string(index=False))
+    return "\n\n".join(blocks)
 
 
 def write_table(table: pd.DataFrame, out_dir: str | Path, stem: str = "results") -> list[Path]:

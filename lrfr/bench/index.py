@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lrfr.bench.common import machine_info, measure_in_subprocess, write_json
+from lrfr.bench.common import machine_info, measure_in_subprocess
 
 CASIA_IMAGES = 494_414
 CASIA_IDENTITIES = 10_575
@@ -194,7 +194,7 @@ def search_job(n_gallery: int, n_probes: int, dim: int, n_ids: int, nlist: int, 
 
 
 def run(out_dir: str | Path, quick: bool = False) -> dict:
-    """Run both parts; write ``out_dir/index.json`` and return the dict."""
+    """Run both parts and return the figures (``lrfr bench index`` writes them to ``out_dir/index.json``)."""
     import pandas as pd
 
     from lrfr.index import backends
@@ -226,7 +226,6 @@ def run(out_dir: str | Path, quick: bool = False) -> dict:
     }
     if ngpu == 0:
         result["gpu_reason"] = "faiss reports no GPU (faiss.get_num_gpus() == 0: faiss-cpu, or no device lent)"
-    write_json(out_dir / "index.json", result)
     print(pd.DataFrame([{k: m[k] for k in ("strategy", "mine_s", "mine_cpu_s", "wall_s", "peak_rss_mb")} for m in mining]).to_string(index=False))
     print(pd.DataFrame(search["methods"]).to_string(index=False))
     return result

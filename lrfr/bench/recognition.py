@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lrfr.bench.common import machine_info, measure_in_subprocess, write_json
+from lrfr.bench.common import machine_info, measure_in_subprocess
 
 MODELS = {
     "sphere20a": {},
@@ -63,7 +63,7 @@ def _throughput(arch: str, kwargs: dict, batch_size: int, device: str, amp: str 
 
 
 def run(out_dir: str | Path, quick: bool = False) -> dict[str, Any]:
-    """Measure throughput; writes and returns ``out_dir/recognition.json``'s content."""
+    """Measure throughput; ``lrfr bench recognition`` writes the result to ``out_dir/recognition.json``."""
     import torch
 
     import os
@@ -100,7 +100,6 @@ def run(out_dir: str | Path, quick: bool = False) -> dict[str, Any]:
                                               "CPU figures only",
         "results": results,
     }
-    write_json(Path(out_dir) / "recognition.json", report)
     return report
 
 

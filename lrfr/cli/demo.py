@@ -27,7 +27,7 @@ def run(args) -> int:
     import lrfr
     from lrfr.data.degrade import downsample
     from lrfr.data.folders import LFWFolder, load_images
-    from lrfr.evaluate import default_synth_data
+    from lrfr.evaluation import default_synth_data
     from lrfr.report import format_table, plot_curves, save_sr_grid, write_table
     from lrfr.sr import build
 

@@ -56,10 +56,12 @@ def run(args) -> int:
 
 
 def run_recognizer(cfg, resume: bool = True, progress: bool = True) -> int:
+    import copy
     import json
     from pathlib import Path
 
     import pandas as pd
+    import torch
 
     from lrfr.io import atomic_write_text
     from lrfr.recognition.weights import save_recognizer
@@ -73,7 +75,12 @@ def run_recognizer(cfg, resume: bool = True, progress: bool = True) -> int:
     m = cfg.model
     meta = {"pipeline": cfg.name, "steps": result["step"], "validation": final,
             "trained_on": f"{cfg.data.source}:{cfg.data.root or 'SynthFaces'}"}
-    weights = save_recognizer(result["model"], out / "recognizer.pt", arch=m.arch,
+    dtypes = {"float32": torch.float32, "float16": torch.float16}
+    if cfg.run.weights_dtype not in dtypes:
+        raise ValueError(f"run.weights_dtype must be one of {', '.join(dtypes)}; got {cfg.run.weights_dtype!r}")
+    export = copy.deepcopy(result["model"]).to(device="cpu", dtype=dtypes[cfg.run.weights_dtype])
+    meta["weights_dtype"] = cfg.run.weights_dtype
+    weights = save_recognizer(export, out / "recognizer.pt", arch=m.arch,
                               kwargs={"width": m.width, "embedding_dim": m.embedding_dim, "input_size": list(m.input_size)},
                               meta=meta)
     history = pd.DataFrame(result["history"])

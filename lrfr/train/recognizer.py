@@ -178,7 +178,9 @@ def _check_same_recipe(saved_text: str, cfg: RecognizerPipeline, path: Path) -> 
 
     saved = tomllib.loads(saved_text)
     now = tomllib.loads(_config_text(cfg))
-    for section, key in (("optim", "iterations"), ("run", "checkpoint_every"), ("run", "log_every"), ("val", "every")):
+    # keys that do not change the weights a step produces
+    for section, key in (("optim", "iterations"), ("run", "checkpoint_every"), ("run", "log_every"),
+                         ("val", "every"), ("run", "weights_dtype")):
         saved.get(section, {}).pop(key, None)
         now.get(section, {}).pop(key, None)
     if saved != now:

@@ -81,6 +81,8 @@ class RunConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     threads: int = 0  # torch CPU threads (0 = torch's default)
+    #: dtype of the exported recognizer.pt ("float32" or "float16": half the size, loads into fp32)
+    weights_dtype: str = "float32"
 
 
 @dataclass

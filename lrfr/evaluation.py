@@ -111,8 +111,11 @@ def evaluate(
     protos = [protocol_registry.get(p) for p in _as_list(protocol)]
     if not protos:
         raise ValueError("evaluate: no protocol given")
+    for proto in protos:  # one switch for every progress bar of the call
+        if hasattr(proto.config, "progress"):
+            proto.config.progress = proto.config.progress and progress
 
-    rows, results, conventions = [], {}, {}
+    rows, results, conventions, headline = [], {}, {}, {}
     for proto in protos:
         prepared = proto.prepare(root, workdir=workdir)
         conventions[proto.name] = getattr(prepared, "conventions", None) or getattr(proto, "conventions", {})
@@ -124,6 +127,7 @@ def evaluate(
             result = proto.run(prepared, feats)
             name = sr_name(sr)
             results[(name, proto.name)] = result
+            headline[proto.name] = list(result.headline)
             row = {
                 "sr": name,
                 "protocol": proto.name,
@@ -138,5 +142,6 @@ def evaluate(
     table = pd.DataFrame(rows)
     table.attrs["results"] = results
     table.attrs["conventions"] = conventions
+    table.attrs["headline"] = headline
     table.attrs["data"] = str(root)
     return table
