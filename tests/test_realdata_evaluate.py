@@ -38,7 +38,7 @@ def test_mobilefacenet_blufr_numbers(hr_table):
     assert 0.5 < vr < 1 and 0.2 < dir1 < 1 and dir1 < blufr["vr@far=0.1%_mean"]
 
 
-def test_bicubic_14x12_hurts_and_reuses_nothing_wrong(hr_table, lfw_root, mobilefacenet_weights, tmp_path):
+def test_bicubic_14x12_hurts(hr_table, lfw_root, mobilefacenet_weights, tmp_path):
     low = lrfr.evaluate("bicubic", protocol="lfw", data=lfw_root, recognizer="mobilefacenet",
                         weights=mobilefacenet_weights, workdir=tmp_path, scale=8, batch_size=256, progress=False)
     acc_lr = float(low["accuracy_mean"].iloc[0])

@@ -15,7 +15,6 @@ _EXPORTS = {
     "SynthFaces": "synth",
     "downsample": "degrade",
     "upsample": "degrade",
-    "degrade": "degrade",
     "FaceAligner": "align",
     "align_folder": "align",
     "read_pairs": "pairs",
@@ -29,11 +28,19 @@ _EXPORTS = {
 }
 
 
+# Submodules reachable as attributes. ``lrfr.data.degrade`` is the degradation *module* (its
+# chain function is ``lrfr.data.degrade.degrade``): a package attribute named like a submodule is
+# replaced by the submodule as soon as it is imported, so the two must not compete for one name.
+_SUBMODULES = {"align", "blufr", "degrade", "folders", "pairs", "synth"}
+
+
 def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"lrfr.data.{name}")
     if name in _EXPORTS:
         module = importlib.import_module(f"lrfr.data.{_EXPORTS[name]}")
         return getattr(module, name)
     raise AttributeError(f"module 'lrfr.data' has no attribute {name!r}")
 
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
