@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from lrfr.devices import resolve_device
 from lrfr.features import HR, extract, model_key, sr_name
 
 #: the narrow sphere20a shipped in the package, trained on SynthFaces (see README)
@@ -101,7 +102,7 @@ def evaluate(
     """
     from lrfr import protocols as protocol_registry
 
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     workdir = Path(workdir) if workdir is not None else None
     root = Path(data) if data is not None else default_synth_data(workdir, progress)
     if not root.exists():

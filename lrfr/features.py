@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from lrfr.devices import resolve_device
+
 HR = "hr"  # the upper bound: no degradation, no SR
 
 
@@ -99,7 +101,7 @@ def extract(
     from lrfr.metrics.quality import psnr, ssim
     from lrfr.recognition import embed
 
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     key = FeatureKey(scale, degrade, model_key(sr) if not isinstance(sr, str) else sr,
                      recognizer_key or model_key(recognizer), flip)
     store = _CACHE.setdefault(key, CachedFeatures()) if cache else CachedFeatures()

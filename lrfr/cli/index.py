@@ -51,14 +51,6 @@ def register(sub) -> None:
     s.set_defaults(handler=run_search)
 
 
-def _default_device(device):
-    if device is not None:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _flip(value):
     return None if value in (None, "none") else value
 
@@ -73,7 +65,9 @@ def run_build(args) -> int:
     import lrfr.recognition
     from lrfr.index.gallery import GalleryIndex
 
-    device = _default_device(args.device)
+    from lrfr.devices import resolve_device
+
+    device = resolve_device(args.device)
     dataset = lrfr.data.open_faces(Path(args.data))
     model = lrfr.recognition.load(args.recognizer, weights=args.weights, device=device)
     t0 = time.perf_counter()
@@ -150,7 +144,9 @@ def run_search(args) -> int:
     weights = args.weights or meta.get("weights")
     if weights is None:
         raise ValueError(f"{args.index} does not record the recognizer weights; pass --weights (and --recognizer)")
-    device = _default_device(args.device)
+    from lrfr.devices import resolve_device
+
+    device = resolve_device(args.device)
     model = lrfr.recognition.load(recognizer, weights=weights, device=device)
 
     paths = _probe_paths(args.images)

@@ -34,14 +34,6 @@ def register(sub) -> None:
     p.set_defaults(handler=run)
 
 
-def _default_device(device):
-    if device is not None:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def run(args) -> int:
     import time
     from pathlib import Path
@@ -57,7 +49,9 @@ def run(args) -> int:
     out = Path(args.out) if args.out else data / "compare_faces.npz"
     if args.k < 1:
         raise ValueError(f"--k must be >= 1, got {args.k}")
-    device = _default_device(args.device)
+    from lrfr.devices import resolve_device
+
+    device = resolve_device(args.device)
     dataset = lrfr.data.open_faces(data)
     model = lrfr.recognition.load(args.recognizer, weights=args.weights, device=device)
     t0 = time.perf_counter()

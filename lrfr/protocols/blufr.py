@@ -124,19 +124,15 @@ class BlufrProtocol(Protocol):
         )
         return out
 
-    def verification_fars(self) -> np.ndarray:
-        c = self.config
-        pts = list(c.veri_report_fars)
-        if c.full_grid:
-            pts += list(far_grid(c.veri_far_decades))
+    def _fars(self, report: list[float], decades: list[int]) -> np.ndarray:
+        pts = list(report) + (list(far_grid(decades)) if self.config.full_grid else [])
         return np.unique(np.asarray(pts, dtype=np.float64))
 
+    def verification_fars(self) -> np.ndarray:
+        return self._fars(self.config.veri_report_fars, self.config.veri_far_decades)
+
     def open_set_fars(self) -> np.ndarray:
-        c = self.config
-        pts = list(c.osi_report_fars)
-        if c.full_grid:
-            pts += list(far_grid(c.osi_far_decades))
-        return np.unique(np.asarray(pts, dtype=np.float64))
+        return self._fars(self.config.osi_report_fars, self.config.osi_far_decades)
 
     def open_set_ranks(self) -> np.ndarray:
         c = self.config

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from lrfr.config import dump_toml
+from lrfr.devices import resolve_device
 from lrfr.io import atomic_write_text
 from lrfr.train.batches import EpochBatches, InMemoryFaces, augment, gather, step_generator
 from lrfr.train.checkpoint import load_checkpoint, save_checkpoint, set_rng_state
@@ -29,12 +30,6 @@ Validator = Callable[[torch.nn.Module], dict]
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the last checkpoint is left untouched."""
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def build_training_set(cfg: RecognizerPipeline, progress: bool = True):
