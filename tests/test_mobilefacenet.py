@@ -102,8 +102,8 @@ def test_error_other_architecture(tmp_path):
     torch.save(sphere.state_dict(), bare)
     with pytest.raises(WeightsError, match=r"sphere_bare.pt does not fit architecture 'mobilefacenet'"):
         rec.load("mobilefacenet", weights=bare)
-    with pytest.raises(ValueError, match="name="):
-        rec.load(weights=bare)  # a bare state dict does not say which architecture it is
+    with pytest.raises(ValueError, match="matches none of them; name it"):
+        rec.load(weights=bare)  # a bare narrow-sphere state dict fits no default architecture
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         rec.load("mobilefacenet", weights=tmp_path / "nope.pt")
     not_weights = tmp_path / "list.pt"
@@ -150,3 +150,16 @@ def test_facenet_random_state_dict_loads_and_embeds(tmp_path):
     again = rec.load(weights=rec.save_recognizer(net, tmp_path / "facenet_lrfr.pt"))
     assert again.arch == "inception_resnet_v1"
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), net.state_dict().values()))
+
+
+def test_architecture_is_inferred_from_an_unnamed_checkpoint(mobilefacenet_weights, tmp_path):
+    import torch
+
+    from lrfr.recognition import build, load
+
+    assert type(load(weights=mobilefacenet_weights)).__name__ == "MobileFaceNet"
+    # a narrow sphere20a's bare state dict matches no default architecture: the error asks for a name
+    torch.save(build("sphere20a", width=0.125, embedding_dim=32).state_dict(), tmp_path / "bare.pt")
+    with pytest.raises(ValueError, match="bare.pt.*matches none.*--recognizer"):
+        load(weights=tmp_path / "bare.pt")
+    assert type(load(weights=tmp_path / "bare.pt", width=0.125, embedding_dim=32)).__name__ == "SphereFace"

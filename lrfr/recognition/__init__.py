@@ -79,6 +79,28 @@ def _skeleton(name: str, kwargs: dict[str, Any]) -> Recognizer:
     return ctor(**kwargs)
 
 
+def infer_arch(state_dict: dict, path: str | Path, kwargs: dict[str, Any] | None = None) -> str:
+    """The one registered architecture whose state dict (built with ``kwargs``) matches ``state_dict``
+    key for key and shape for shape. Skeletons are built on the ``meta`` device: no memory, no init."""
+    want = {k: tuple(v.shape) for k, v in state_dict.items()}
+    matches = []
+    for candidate in names():
+        try:
+            with torch.device("meta"):
+                model = _skeleton(candidate, dict(kwargs or {}))
+            if hasattr(model, "adapt_foreign_state_dict"):
+                continue  # foreign formats (facenet-pytorch) are loaded by name only
+        except Exception:  # a builder that cannot run here is simply not a candidate
+            continue
+        if {k: tuple(v.shape) for k, v in model.state_dict().items()} == want:
+            matches.append(candidate)
+    if len(matches) != 1:
+        found = f"it matches {', '.join(matches)}" if matches else "it matches none of them"
+        raise ValueError(f"{path} holds weights without an architecture name and {found}; name it "
+                         f"(recognizer / --recognizer: one of {', '.join(names())})")
+    return matches[0]
+
+
 def load(name: str | None = None, weights: str | Path | None = None,
          device: str | torch.device | None = None, **kwargs: Any) -> Recognizer:
     """Build ``name`` and load ``weights`` strictly; returns the model in eval mode on ``device``.
@@ -86,7 +108,8 @@ def load(name: str | None = None, weights: str | Path | None = None,
     ``weights`` may be an lrfr weight file (``name`` may then be None, or must equal the file's
     arch; its stored kwargs are used, and explicit ``kwargs`` must agree), a training checkpoint
     ``{'epoch', 'net_state_dict'}`` (e.g. the MobileFaceNet CASIA checkpoint) or a bare state
-    dict (``name`` required for both; ``kwargs`` go to the builder). Loaded with
+    dict (``kwargs`` go to the builder; without ``name`` the architecture is inferred from the
+    state dict's keys and shapes, see :func:`infer_arch`). Loaded with
     ``torch.load(map_location="cpu", weights_only=True)``. Errors name the file and what was expected.
     """
     if weights is None:
@@ -112,10 +135,8 @@ def load(name: str | None = None, weights: str | Path | None = None,
                 raise WeightsError(f"{path} was saved with {k}={build_kwargs[k]!r}; got {k}={v!r}")
             build_kwargs[k] = v
     else:
-        if name is None:
-            raise ValueError(f"{path} is a {info['kind'].replace('_', ' ')} without an architecture name; "
-                             f"pass name= (one of: {', '.join(names())})")
-        arch, build_kwargs = name, dict(kwargs)
+        arch = name if name is not None else infer_arch(info["state_dict"], path, kwargs)
+        build_kwargs = dict(kwargs)
     model = _skeleton(arch, build_kwargs)
     state = info["state_dict"]
     if info["kind"] != "lrfr" and hasattr(model, "adapt_foreign_state_dict"):
@@ -129,6 +150,6 @@ def load(name: str | None = None, weights: str | Path | None = None,
 
 
 __all__ = [
-    "RECOGNIZER_REGISTRY", "Recognizer", "build", "load", "names", "embed", "save_recognizer",
+    "RECOGNIZER_REGISTRY", "Recognizer", "build", "load", "infer_arch", "names", "embed", "save_recognizer",
     "read_weights", "WeightsError", "AngleLinear", "AngleSoftmaxLoss",
 ]
