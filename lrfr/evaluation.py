@@ -34,7 +34,7 @@ def packaged_recognizer_path() -> Path:
     return path
 
 
-def resolve_recognizer(recognizer: nn.Module | str | None, weights: str | Path | None, device) -> tuple[nn.Module, str]:
+def resolve_recognizer(recognizer: nn.Module | str | None, weights: str | Path | None) -> tuple[nn.Module, str]:
     """(model, cache key). ``None`` with no weights → the packaged SynthFaces sphere20a."""
     from lrfr import recognition
 
@@ -107,7 +107,7 @@ def evaluate(
     root = Path(data) if data is not None else default_synth_data(workdir, progress)
     if not root.exists():
         raise FileNotFoundError(f"data root not found: {root}")
-    rec, rec_key = resolve_recognizer(recognizer, weights, device)
+    rec, rec_key = resolve_recognizer(recognizer, weights)
     srs = _as_list(sr_model) or ["bicubic"]
     protos = [protocol_registry.get(p) for p in _as_list(protocol)]
     if not protos:

@@ -102,8 +102,7 @@ def extract(
     from lrfr.recognition import embed
 
     device = resolve_device(device)
-    key = FeatureKey(scale, degrade, model_key(sr) if not isinstance(sr, str) else sr,
-                     recognizer_key or model_key(recognizer), flip)
+    key = FeatureKey(scale, degrade, model_key(sr), recognizer_key or model_key(recognizer), flip)
     store = _CACHE.setdefault(key, CachedFeatures()) if cache else CachedFeatures()
     paths = [str(Path(p)) for p in paths]
     todo = [p for p in dict.fromkeys(paths) if p not in store.rows]

@@ -14,7 +14,7 @@ import torch
 
 from lrfr.data.degrade import degrade
 from lrfr.metrics.verification import kfold_accuracy
-from lrfr.protocols.celeba import draw_pairs
+from lrfr.protocols.celeba import draw_pairs, identity_listing
 from lrfr.recognition import embed
 
 
@@ -28,7 +28,7 @@ class PairValidator:
     def __init__(self, images: torch.Tensor, names: list[str], labels, *, n_folds: int = 10,
                  pairs_per_fold: int = 50, seed: int = 1, scale: int = 8, batch_size: int = 128):
         pairs = draw_pairs(names, labels, seed=seed, n_folds=n_folds, n_per_fold=pairs_per_fold)
-        position = _pair_positions(names)
+        position = {(t, k + 1): i for t, idx in identity_listing(names, labels).items() for k, i in enumerate(idx)}
         self.index = np.array([[position[(p.id_a, p.num_a)], position[(p.id_b, p.num_b)]] for p in pairs])
         self.same = np.array([p.same for p in pairs])
         self.folds = np.array([p.fold for p in pairs])
@@ -47,14 +47,6 @@ class PairValidator:
             res = kfold_accuracy(f[self.index[:, 0]], f[self.index[:, 1]], self.same, self.folds, "sphereface")
             out[key] = float(res.accuracy.mean())
         return out
-
-
-def _pair_positions(names: list[str]) -> dict[tuple[str, int], int]:
-    """(identity, 1-based position among the identity's sorted names) → image index, as draw_pairs numbers them."""
-    by_id: dict[str, list[int]] = {}
-    for i in sorted(range(len(names)), key=lambda i: names[i]):
-        by_id.setdefault(names[i].split("/", 1)[0], []).append(i)
-    return {(ident, k + 1): i for ident, idx in by_id.items() for k, i in enumerate(idx)}
 
 
 def validator_for(val, input_size: tuple[int, int], progress: bool = True) -> Callable | None:

@@ -65,6 +65,16 @@ def _identity_tokens(names, labels, identities=None) -> list[str]:
     return [n.split("/", 1)[0] if "/" in n else str(lab) for n, lab in zip(names, labels)]
 
 
+def identity_listing(names, labels, identities=None) -> dict[str, list[int]]:
+    """Identity token → indices of its images in sorted-name order: position k (1-based) is the
+    ``number`` of that image in a pairs file written by :func:`draw_pairs`."""
+    tokens = _identity_tokens(names, labels, identities)
+    listing: dict[str, list[int]] = {}
+    for i in sorted(range(len(names)), key=lambda i: names[i]):
+        listing.setdefault(tokens[i], []).append(i)
+    return listing
+
+
 def draw_pairs(names, labels, seed: int = 0, n_folds: int = 10, n_per_fold: int = 300,
                disjoint_identities: bool = True, identities=None) -> list[Pair]:
     """Draw ``n_folds × (n_per_fold same + n_per_fold different)`` pairs (rules in the module doc).
@@ -210,22 +220,16 @@ class CelebAProtocol(LFWProtocol):
         out_dir = Path(workdir) if workdir is not None else default_workdir(root, self.name)
         pairs_path = out_dir / c.pairs_file.format(name=self.name, seed=c.seed)
         write_pairs(pairs_path, pairs, c.n_folds, c.n_per_fold)
+        # (identity, number) → image name, as draw_pairs numbered them
+        listing = {t: [names[i] for i in idx] for t, idx in identity_listing(names, labels, identities).items()}
         if folders:
             resolver = PairImageResolver(image_dir)
         else:  # a flat folder (CelebA's official layout): the same numbering, from the listing
-            toks = _identity_tokens(names, labels, identities)
-            table: dict = {}
-            for i in sorted(range(len(names)), key=lambda i: names[i]):
-                table.setdefault(toks[i], []).append(names[i])
 
             def resolver(ident, num):
-                return table[ident][num - 1]
+                return listing[ident][num - 1]
         data = pairs_data(self.name, root, pairs_path, image_dir, resolver)
         # the file alone must reproduce the intended pairs: check the round trip
-        toks = _identity_tokens(names, labels, identities)
-        listing: dict = {}
-        for i in sorted(range(len(names)), key=lambda i: names[i]):
-            listing.setdefault(toks[i], []).append(names[i])
         got = [str(p.relative_to(image_dir)).replace(os.sep, "/") for p in data.image_paths]
         for k, (p, (ia, ib)) in enumerate(zip(pairs, data.pair_index)):
             want = (listing[p.id_a][p.num_a - 1], listing[p.id_b][p.num_b - 1])
