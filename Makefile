@@ -8,7 +8,7 @@ PIP     = $(PY) -m pip
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1 facenet-pytorch==2.5.3
 STAMP   = $(VENV)/.lrfr-installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-fast test-wheel bench clean
 
 install: $(STAMP)
 
@@ -23,8 +23,17 @@ $(STAMP): pyproject.toml Makefile
 demo: install
 	$(VENV)/bin/lrfr demo --out lrfr-demo
 
+# The whole suite, including tests/test_wheel.py: it builds the wheel, installs it (not editable)
+# into a fresh venv and runs `lrfr evaluate` from it, so packaging breaks CI too.
 test: install
 	$(PY) -m pytest -q -ra
+
+# What to run while editing: no slow tests, no real data, no wheel build.
+test-fast: install
+	$(PY) -m pytest -q -ra -m "not slow and not realdata"
+
+test-wheel: install
+	$(PY) -m pytest -q -ra -m wheel
 
 bench: install
 	$(VENV)/bin/lrfr bench all --out runs/bench

@@ -6,6 +6,7 @@ The resolved config can be written back (``dump_toml``) next to every checkpoint
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import sys
 import typing
 from pathlib import Path
@@ -35,43 +36,89 @@ def load_toml(path: str | Path) -> dict[str, Any]:
 
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
-    """Build dataclass ``cls`` from ``data``, rejecting keys ``cls`` does not declare."""
+    """Build dataclass ``cls`` from ``data``, rejecting keys ``cls`` does not declare.
+
+    Every problem in the mapping is reported at once (unknown keys, each with the nearest known
+    key as a suggestion, and values of the wrong type), in one :class:`ConfigError`.
+    """
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(repr(k) for k in unknown)}; "
-            f"known keys of [{cls.__name__}]: {', '.join(fields)}"
-        )
+    problems: list[str] = []
+    for key in sorted(set(data) - set(fields)):
+        near = difflib.get_close_matches(key, list(fields), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        problems.append(f"{where}: unknown key {key!r}{hint}; known keys of [{cls.__name__}]: {', '.join(fields)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in data.items():
-        kwargs[key] = _coerce(hints.get(key, Any), value, f"{where}.{key}")
+        if key not in fields:
+            continue
+        try:
+            kwargs[key] = _coerce(hints.get(key, Any), value, f"{where}.{key}")
+        except ConfigError as err:
+            problems.extend(str(err).split("\n"))
+    if problems:
+        raise ConfigError("\n".join(problems))
     try:
         return cls(**kwargs)
     except TypeError as err:  # missing required fields
         raise ConfigError(f"{where}: {err}") from err
 
 
+_SCALARS = {bool: "a boolean (true/false)", int: "an integer", float: "a number", str: "a string"}
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "table"}
+    return f"{kind.get(type(value), type(value).__name__)} {value!r}"
+
+
 def _coerce(tp: Any, value: Any, where: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` (scalars strictly: ``lr = "0.1x"`` is an error)."""
     origin = typing.get_origin(tp)
+    if tp is Any or tp is object:
+        return value
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, where)
-    if origin in (list, tuple) and isinstance(value, list):
+    if origin is typing.Union or str(origin) == "types.UnionType":
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {_describe(value)} fits none of {tp}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected an array, got {_describe(value)}")
         args = typing.get_args(tp)
         inner = args[0] if args else Any
         items = [_coerce(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
-    if origin is typing.Union or str(origin) == "types.UnionType":
-        for arg in typing.get_args(tp):
-            if dataclasses.is_dataclass(arg) and isinstance(value, dict):
-                return from_dict(arg, value, where)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {_describe(value)}")
+        args = typing.get_args(tp)
+        inner = args[1] if len(args) == 2 else Any
+        return {str(k): _coerce(inner, v, f"{where}.{k}") for k, v in value.items()}
+    if tp in _SCALARS:
+        ok = isinstance(value, tp) and (tp is bool or not isinstance(value, bool))
+        if tp is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not ok:
+            hint = ""
+            if isinstance(value, str) and tp is not str:
+                hint = " (from --set? strings are the fallback for values that are not valid TOML)"
+            raise ConfigError(f"{where}: expected {_SCALARS[tp]}, got {_describe(value)}{hint}")
+        return value
     return value
 
 
@@ -91,7 +138,12 @@ def to_dict(obj: Any) -> dict[str, Any]:
 
 
 def dump_toml(data: dict[str, Any]) -> str:
-    """Write a (nested) dict of TOML-representable values as TOML text (no dependency needed)."""
+    """Write a (nested) dict of TOML-representable values as TOML text (no dependency needed).
+
+    TOML has no null: a ``None`` value is written as a comment (``# key = None``) and so left out,
+    and reading the text back gives the field its default. Optional fields therefore default to
+    ``None``, which makes ``None`` survive the round trip.
+    """
     lines: list[str] = []
     _dump_table(data, [], lines)
     return "\n".join(lines).strip() + "\n"
@@ -106,8 +158,6 @@ def _dump_value(v: Any) -> str:
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_dump_value(x) for x in v) + "]"
-    if v is None:
-        return '""'
     if isinstance(v, Path):
         return _dump_value(str(v))
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
@@ -116,9 +166,36 @@ def _dump_value(v: Any) -> str:
 def _dump_table(data: dict[str, Any], prefix: list[str], lines: list[str]) -> None:
     tables = {k: v for k, v in data.items() if isinstance(v, dict)}
     for k, v in data.items():
-        if k not in tables:
+        if v is None:
+            lines.append(f"# {k} = None")
+        elif k not in tables:
             lines.append(f"{k} = {_dump_value(v)}")
     for k, v in tables.items():
         lines.append("")
         lines.append("[" + ".".join(prefix + [k]) + "]")
         _dump_table(v, prefix + [k], lines)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``["optim.iterations=100"]`` → ``data["optim"]["iterations"] = 100`` (the value parsed as TOML).
+
+    A value that is not valid TOML is kept as a bare string (``run.out=runs/x``); the dataclass's
+    type check then rejects it where the key is not a string (``optim.lr=0.1x``), naming the key.
+    """
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set expects SECTION.KEY=VALUE; got {item!r}")
+        dotted, raw = item.split("=", 1)
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        *sections, key = dotted.strip().split(".")
+        table = data
+        for s in sections:
+            nxt = table.setdefault(s, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"--set {item!r}: {s!r} is a value, not a section")
+            table = nxt
+        table[key] = value
+    return data

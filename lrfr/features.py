@@ -1,12 +1,26 @@
-"""Degrade → super-resolve → embed, for a list of HR image files, with an in-memory cache.
+"""Degrade → super-resolve → embed, for a list of HR image files, with a bounded in-memory cache.
 
 This is the pixel half of :func:`lrfr.evaluate`: it turns image paths into features (and
 per-image PSNR/SSIM of SR vs HR). Features are cached per (data, scale, degradation, SR model,
 recognizer, flip fusion) so that running several protocols, or the same protocol twice, embeds
 each image once.
+
+The cache keeps the :data:`CACHE_ENTRIES` most recently used feature sets (least recently used
+dropped first; :func:`set_cache_entries`), so evaluating a generator again and again during
+training does not grow memory. A model file is keyed by its path, size and modification time;
+a model passed as an ``nn.Module`` by a digest of what determines its output: class, ``repr``,
+plain attributes and every parameter and buffer (so a changed batch-norm statistic, or weights
+permuted to the same sum, are another key). A callable that is not an ``nn.Module`` cannot be
+fingerprinted and is never cached.
+
+Every image must have the recognizer's input size (``recognizer.input_size``); an image that
+cannot be read or has another size stops the run with an error naming it, unless
+``on_bad_image="skip"``: then it is left out, and :class:`Extracted` says which and why.
 """
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,8 +29,14 @@ import torch
 from torch import nn
 
 from lrfr.devices import resolve_device
+from lrfr.errors import BadImageError
 
 HR = "hr"  # the upper bound: no degradation, no SR
+
+#: how many feature sets the cache keeps (least recently used dropped first)
+CACHE_ENTRIES = 8
+
+ON_BAD_IMAGE = ("error", "skip")
 
 
 @dataclass(frozen=True)
@@ -34,43 +54,134 @@ class CachedFeatures:
     features: list[np.ndarray] = field(default_factory=list)
     psnr: list[np.ndarray] = field(default_factory=list)
     ssim: list[np.ndarray] = field(default_factory=list)
+    bad: dict[str, str] = field(default_factory=dict)  # path → why it cannot be used
 
 
-_CACHE: dict[FeatureKey, CachedFeatures] = {}
+@dataclass
+class Extracted:
+    """What :func:`extract_features` returns: ``features`` ``(N, D)`` float32, ``psnr``/``ssim``
+    ``(N,)`` (NaN for ``"hr"``), row ``i`` for ``paths[i]``; rows of ``skipped`` images are NaN.
+    ``skipped``: path → reason, in the order of ``paths``."""
+
+    features: np.ndarray
+    psnr: np.ndarray
+    ssim: np.ndarray
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+_CACHE: OrderedDict[FeatureKey, CachedFeatures] = OrderedDict()
 
 
 def clear_cache() -> None:
     _CACHE.clear()
 
 
-def model_key(model: object, label: str | None = None) -> str:
-    """A cache key for a model: its registry name, or its class + identity + a weight fingerprint."""
-    if isinstance(model, str):
-        return model
+def set_cache_entries(n: int) -> None:
+    """Keep at most ``n`` feature sets in the cache (0 turns caching off); drops the oldest now."""
+    global CACHE_ENTRIES
+    if int(n) != n or n < 0:
+        raise ValueError(f"cache entries must be an integer >= 0; got {n!r}")
+    CACHE_ENTRIES = int(n)
+    _evict()
+
+
+def _evict() -> None:
+    while len(_CACHE) > CACHE_ENTRIES:
+        _CACHE.popitem(last=False)
+
+
+def _cache_store(key: FeatureKey | None) -> CachedFeatures:
+    if key is None or CACHE_ENTRIES == 0:
+        return CachedFeatures()
+    store = _CACHE.get(key)
+    if store is None:
+        store = _CACHE[key] = CachedFeatures()
+        _evict()
+    else:
+        _CACHE.move_to_end(key)
+    return store
+
+
+_PLAIN = (bool, int, float, str, tuple, type(None))
+
+
+def module_digest(model: nn.Module) -> str:
+    """A digest of everything that determines a module's output: class, ``repr``, plain public
+    attributes of every submodule (``training`` excepted) and the bytes, dtype, shape and name of
+    every parameter and buffer."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{type(model).__module__}.{type(model).__qualname__}\n{model!r}\n".encode())
+    for name, sub in model.named_modules():
+        attrs = sorted((k, repr(v)) for k, v in vars(sub).items()
+                       if not k.startswith("_") and k != "training" and isinstance(v, _PLAIN))
+        h.update(f"{name}:{type(sub).__qualname__}:{attrs}\n".encode())
+    with torch.no_grad():
+        for name, t in model.state_dict(keep_vars=False).items():
+            if not torch.is_tensor(t):
+                h.update(f"{name}={t!r}\n".encode())
+                continue
+            t = t.detach().cpu().contiguous()
+            h.update(f"{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def model_key(model: object, label: str | None = None) -> str | None:
+    """A cache key for a model: its registry name; for a model file its resolved path, size and
+    modification time (a retrained file is another key); for an ``nn.Module`` its class and
+    :func:`module_digest`; ``None`` (do not cache) for any other callable."""
+    if isinstance(model, (str, Path)):
+        path = Path(model)
+        if path.is_file():
+            st = path.stat()
+            return f"file:{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+        return str(model)
     if isinstance(model, nn.Module):
-        with torch.no_grad():
-            fp = sum(float(p.double().sum()) for p in model.parameters())
-        return f"{label or type(model).__name__}@{id(model):x}:{fp:.10g}"
-    return f"{type(model).__name__}@{id(model):x}"
+        return f"{label or type(model).__name__}#{module_digest(model)}"
+    return None
 
 
 def sr_name(sr: object) -> str:
-    if isinstance(sr, str):
-        return sr
+    """The name a table shows: a registry name as given; a model file's pipeline name; a module's ``name``."""
+    if isinstance(sr, (str, Path)):
+        if Path(str(sr)).suffix in (".pt", ".pth") and Path(str(sr)).is_file():
+            from lrfr.modelfile import read_model
+
+            return str(read_model(sr)["meta"].get("pipeline") or Path(str(sr)).stem)
+        return str(sr)
     return getattr(sr, "name", None) or type(sr).__name__
 
 
 def build_sr(sr: object, scale: int) -> nn.Module | None:
-    """``"hr"`` → None (no degradation); a registry name → the model; a module → itself."""
-    if isinstance(sr, str):
-        if sr == HR:
-            return None
+    """``"hr"`` → None (no degradation); a model file path → the loaded generator; a registry name of a
+    parameter-free front-end (``"bicubic"``) → the model; a module → itself.
+
+    A registry name of a *learned* architecture (``"srresnet"``) is refused: it would evaluate an
+    untrained network. Pass the model file a training run wrote (``runs/srgan/generator.pt``).
+    """
+    if isinstance(sr, (str, Path)):
         from lrfr import sr as sr_registry
 
-        return sr_registry.build(sr, scale=scale)
+        text = str(sr)
+        if text == HR:
+            return None
+        if text in sr_registry.names():
+            if sr_registry.is_learned(text):
+                raise ValueError(
+                    f"SR model {text!r} is a learned architecture and a name alone would build it untrained; "
+                    "pass the model file its training wrote (e.g. runs/srgan/generator.pt)"
+                )
+            return sr_registry.build(text, scale=scale)
+        if Path(text).suffix in (".pt", ".pth") or Path(text).exists():
+            model = sr_registry.load(text)
+            if model.scale != scale:
+                raise ValueError(f"{text} is a ×{model.scale} generator, but the evaluation degrades ×{scale} "
+                                 f"(pass scale={model.scale})")
+            return model
+        raise KeyError(f"unknown SR model {text!r}: not a model file, and not one of {', '.join([HR] + sr_registry.names())}")
     if isinstance(sr, nn.Module) or callable(sr):
         return sr
-    raise TypeError(f"sr_model must be a registry name, 'hr', or an nn.Module; got {type(sr).__name__}")
+    raise TypeError(f"sr_model must be a registry name, 'hr', a model file, or an nn.Module; got {type(sr).__name__}")
 
 
 def extract(
@@ -87,33 +198,92 @@ def extract(
     cache: bool = True,
     recognizer_key: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features (N, D) float32, PSNR (N,) and SSIM (N,) for ``paths`` (NaN quality for ``"hr"``).
+    """``(features, psnr, ssim)`` for ``paths``: :func:`extract_features` with
+    ``on_bad_image="error"`` (an image that cannot be used raises, naming it)."""
+    out = extract_features(
+        paths, sr, recognizer, scale=scale, flip=flip, degrade=degrade, batch_size=batch_size, device=device,
+        progress=progress, cache=cache, recognizer_key=recognizer_key,
+    )
+    return out.features, out.psnr, out.ssim
+
+
+def expected_size(recognizer: nn.Module) -> tuple[int, int] | None:
+    """The HR image size the recognizer takes (its ``input_size``), or None if it does not say."""
+    size = getattr(recognizer, "input_size", None)
+    if size is None:
+        return None
+    size = tuple(int(s) for s in size)
+    return size if len(size) == 2 else None
+
+
+def extract_features(
+    paths: list[Path],
+    sr: object,
+    recognizer: nn.Module,
+    *,
+    scale: int,
+    flip: str | None,
+    degrade: str = "bicubic",
+    batch_size: int = 128,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    cache: bool = True,
+    recognizer_key: str | None = None,
+    on_bad_image: str = "error",
+) -> Extracted:
+    """Features, PSNR and SSIM for ``paths`` (NaN quality for ``"hr"``), as :class:`Extracted`.
 
     Chain per batch of HR images (float [0, 1]): ``lrfr.data.degrade.downsample(hr, scale,
-    method=degrade)`` → SR model → clamp to [0, 1] → recognizer (flip-fused by ``embed``). The SR
-    output must already have the recognizer's input size; the recognizer's contract check says
-    so otherwise. PSNR/SSIM: RGB, data range 1, no border crop (see :mod:`lrfr.metrics.quality`).
+    method=degrade)`` → SR model → clamp to [0, 1] → recognizer (flip-fused by ``embed``). Every
+    HR image must have the recognizer's ``input_size`` (else the first image's size, for a
+    recognizer that declares none) and the SR output must restore it. PSNR/SSIM: RGB, data range 1,
+    no border crop (see :mod:`lrfr.metrics.quality`).
+
+    ``on_bad_image``: ``"error"`` (default) — an unreadable image or one of another size raises
+    :class:`~lrfr.errors.BadImageError` naming it; ``"skip"`` — such images get NaN rows and are
+    listed in ``Extracted.skipped`` with the reason.
     """
     from tqdm.auto import tqdm
 
     from lrfr.data.degrade import downsample
-    from lrfr.data.folders import load_images
+    from lrfr.data.folders import read_images
     from lrfr.metrics.quality import psnr, ssim
     from lrfr.recognition import embed
 
+    if on_bad_image not in ON_BAD_IMAGE:
+        raise ValueError(f"on_bad_image must be one of {', '.join(ON_BAD_IMAGE)}; got {on_bad_image!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     device = resolve_device(device)
-    key = FeatureKey(scale, degrade, model_key(sr), recognizer_key or model_key(recognizer), flip)
-    store = _CACHE.setdefault(key, CachedFeatures()) if cache else CachedFeatures()
+    sr_key = model_key(sr)
+    rec_key = recognizer_key or model_key(recognizer)
+    key = FeatureKey(scale, degrade, sr_key, rec_key, flip) if cache and sr_key and rec_key else None
+    store = _cache_store(key)
     paths = [str(Path(p)) for p in paths]
-    todo = [p for p in dict.fromkeys(paths) if p not in store.rows]
-    model = build_sr(sr, scale)
+    if on_bad_image == "error":
+        for p in paths:
+            if p in store.bad:
+                raise BadImageError(p, store.bad[p])
+    todo = [p for p in dict.fromkeys(paths) if p not in store.rows and p not in store.bad]
+    size = expected_size(recognizer)
+    size_source = "the recognizer's input size" if size is not None else "the size of the first image"
+    model = build_sr(sr, scale) if todo else None
     if isinstance(model, nn.Module):
         model = model.to(device).eval()
-    recognizer = recognizer.to(device).eval()
+    if todo:
+        recognizer = recognizer.to(device).eval()
     bar = tqdm(total=len(todo), desc=f"embed {sr_name(sr)}", unit="img", disable=not progress or not todo)
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
-        hr = load_images(chunk, progress=False)
+        hr, ok, bad = read_images(chunk, size=size, size_source=size_source, on_error=on_bad_image)
+        for i, reason in bad.items():
+            store.bad[chunk[i]] = reason
+        bar.update(len(chunk))
+        if not ok:
+            continue
+        if size is None:
+            size = tuple(hr.shape[-2:])
+        chunk = [chunk[i] for i in ok]
         if model is None:
             x = hr
             q_psnr = q_ssim = np.full(len(chunk), np.nan, np.float32)
@@ -135,11 +305,23 @@ def extract(
         store.features.append(np.asarray(feats, np.float32))
         store.psnr.append(q_psnr)
         store.ssim.append(q_ssim)
-        bar.update(len(chunk))
     bar.close()
-    if store.features and len(store.features) > 1:  # keep one contiguous block per key
+    if len(store.features) > 1:  # keep one contiguous block per key
         store.features = [np.concatenate(store.features)]
         store.psnr = [np.concatenate(store.psnr)]
         store.ssim = [np.concatenate(store.ssim)]
-    rows = np.fromiter((store.rows[p] for p in paths), dtype=np.int64, count=len(paths))
-    return store.features[0][rows], store.psnr[0][rows], store.ssim[0][rows]
+    skipped = {p: store.bad[p] for p in dict.fromkeys(paths) if p in store.bad}
+    good = np.array([p not in store.bad for p in paths], dtype=bool)
+    if paths and not good.any():
+        first = next(iter(skipped))
+        raise BadImageError(first, f"{skipped[first]} (and every other of the {len(paths)} images could not be used either)")
+    if not paths:
+        return Extracted(np.zeros((0, 0), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32), {})
+    rows = np.fromiter((store.rows[p] for p, g in zip(paths, good) if g), dtype=np.int64, count=int(good.sum()))
+    if good.all():
+        return Extracted(store.features[0][rows], store.psnr[0][rows], store.ssim[0][rows], skipped)
+    feats = np.full((len(paths), store.features[0].shape[1]), np.nan, np.float32)
+    q_psnr = np.full(len(paths), np.nan, np.float32)
+    q_ssim = np.full(len(paths), np.nan, np.float32)
+    feats[good], q_psnr[good], q_ssim[good] = store.features[0][rows], store.psnr[0][rows], store.ssim[0][rows]
+    return Extracted(feats, q_psnr, q_ssim, skipped)

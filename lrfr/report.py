@@ -50,6 +50,8 @@ def write_table(table: pd.DataFrame, out_dir: str | Path, stem: str = "results")
         "conventions": table.attrs.get("conventions", {}),
         "data": table.attrs.get("data"),
     }
+    if "skipped" in table.attrs:  # images left out by on_bad_image="skip", and the pairs they removed
+        payload["skipped"] = table.attrs["skipped"]
     js = atomic_write_text(out_dir / f"{stem}.json", json.dumps(payload, indent=2, default=str) + "\n")
     return [csv, js]
 

@@ -7,6 +7,7 @@ the CelebA protocol's seeded drawer, at HR and, when ``scale`` > 0, on bicubic L
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -18,6 +19,15 @@ from lrfr.protocols.celeba import draw_pairs, identity_listing
 from lrfr.recognition import embed
 
 
+def _pair_index(names: list[str], labels, n_folds: int, pairs_per_fold: int, seed: int):
+    """(index (P, 2) into the used images, same (P,), folds (P,), used image rows) of the drawn pairs."""
+    pairs = draw_pairs(names, labels, seed=seed, n_folds=n_folds, n_per_fold=pairs_per_fold)
+    position = {(t, k + 1): i for t, idx in identity_listing(names, labels).items() for k, i in enumerate(idx)}
+    index = np.array([[position[(p.id_a, p.num_a)], position[(p.id_b, p.num_b)]] for p in pairs])
+    used = np.unique(index)
+    return np.searchsorted(used, index), np.array([p.same for p in pairs]), np.array([p.fold for p in pairs]), used
+
+
 class PairValidator:
     """10-fold verification accuracy on a fixed set of held-out faces.
 
@@ -27,13 +37,7 @@ class PairValidator:
 
     def __init__(self, images: torch.Tensor, names: list[str], labels, *, n_folds: int = 10,
                  pairs_per_fold: int = 50, seed: int = 1, scale: int = 8, batch_size: int = 128):
-        pairs = draw_pairs(names, labels, seed=seed, n_folds=n_folds, n_per_fold=pairs_per_fold)
-        position = {(t, k + 1): i for t, idx in identity_listing(names, labels).items() for k, i in enumerate(idx)}
-        self.index = np.array([[position[(p.id_a, p.num_a)], position[(p.id_b, p.num_b)]] for p in pairs])
-        self.same = np.array([p.same for p in pairs])
-        self.folds = np.array([p.fold for p in pairs])
-        used = np.unique(self.index)
-        self.index = np.searchsorted(used, self.index)  # embed only the images the pairs use
+        self.index, self.same, self.folds, used = _pair_index(names, labels, n_folds, pairs_per_fold, seed)
         self.inputs = {"acc_hr": images[used]}
         if scale:
             self.inputs[f"acc_lr_x{scale}"] = degrade(images[used], scale, upscale=True)
@@ -49,12 +53,83 @@ class PairValidator:
         return out
 
 
-def validator_for(val, input_size: tuple[int, int], progress: bool = True) -> Callable | None:
-    """Build the validator a recipe's ``[val]`` section asks for (``None`` for ``source = "none"``)."""
+class SRValidator:
+    """Validation of an SR generator on held-out faces: PSNR/SSIM and LFW-style verification.
+
+    The pairs are drawn as :class:`PairValidator` draws them; the HR faces are degraded once
+    (``lrfr.data.degrade.downsample``), and each call super-resolves them with the generator,
+    clamps to [0, 1] and reports ``psnr``, ``ssim`` and ``acc_sr`` (10-fold accuracy, SphereFace's
+    convention, with ``recognizer``), beside ``acc_hr`` and ``acc_bicubic`` (computed on the first
+    call and reused) so every validation row shows the gap the generator is closing.
+    """
+
+    def __init__(self, images: torch.Tensor, names: list[str], labels, recognizer: torch.nn.Module, *, scale: int,
+                 degrade_method: str = "bicubic", n_folds: int = 10, pairs_per_fold: int = 50, seed: int = 1,
+                 batch_size: int = 64, grid_images: int = 6):
+        from lrfr.data.degrade import downsample
+
+        self.index, self.same, self.folds, used = _pair_index(names, labels, n_folds, pairs_per_fold, seed)
+        self.hr = images[used]
+        self.lr = downsample(self.hr, scale, method=degrade_method)
+        self.scale, self.recognizer, self.batch_size = scale, recognizer.eval(), batch_size
+        self.grid_rows = np.linspace(0, len(self.hr) - 1, num=min(grid_images, len(self.hr))).round().astype(int)
+        self._baseline: dict[str, float] | None = None
+
+    def _accuracy(self, images: torch.Tensor) -> float:
+        device = next(self.recognizer.parameters()).device
+        f = embed(self.recognizer, images, flip="concat", batch_size=self.batch_size, device=device)
+        res = kfold_accuracy(f[self.index[:, 0]], f[self.index[:, 1]], self.same, self.folds, "sphereface")
+        return float(res.accuracy.mean())
+
+    @torch.no_grad()
+    def super_resolve(self, generator: torch.nn.Module, lr: torch.Tensor | None = None) -> torch.Tensor:
+        lr = self.lr if lr is None else lr
+        device = next(generator.parameters()).device
+        outs = [generator(lr[i:i + self.batch_size].to(device)).float().clamp_(0, 1).cpu()
+                for i in range(0, len(lr), self.batch_size)]
+        return torch.cat(outs)
+
+    def baseline(self) -> dict[str, float]:
+        if self._baseline is None:
+            from lrfr.data.degrade import upsample
+            from lrfr.metrics.quality import psnr
+
+            bicubic = upsample(self.lr, scale=self.scale)
+            self._baseline = {"acc_hr": self._accuracy(self.hr), "acc_bicubic": self._accuracy(bicubic),
+                              "psnr_bicubic": float(psnr(bicubic, self.hr).mean())}
+        return self._baseline
+
+    def __call__(self, generator: torch.nn.Module) -> dict[str, float]:
+        from lrfr.metrics.quality import psnr, ssim
+
+        was_training = generator.training
+        generator.eval()
+        sr = self.super_resolve(generator)
+        generator.train(was_training)
+        out = {"psnr": float(psnr(sr, self.hr).mean()), "ssim": float(ssim(sr, self.hr).mean()),
+               "acc_sr": self._accuracy(sr)}
+        out.update(self.baseline())
+        return out
+
+    def grid(self, generator: torch.nn.Module, path, title: str = "") -> Path:
+        """HR / LR / bicubic / SR rows of a few validation faces, as a PNG."""
+        from lrfr.data.degrade import upsample
+        from lrfr.report import save_sr_grid
+
+        rows = torch.as_tensor(self.grid_rows)
+        lr = self.lr[rows]
+        was_training = generator.training
+        generator.eval()
+        sr = self.super_resolve(generator, lr)
+        generator.train(was_training)
+        panels = {"HR": self.hr[rows], f"LR ×{self.scale}": lr, "bicubic": upsample(lr, scale=self.scale),
+                  title or "SR": sr}
+        return save_sr_grid(panels, path)
+
+
+def _validation_faces(val, input_size: tuple[int, int], progress: bool):
     from lrfr.data.folders import load_images
 
-    if val.source == "none":
-        return None
     if val.source == "synth":
         from lrfr.data.synth import SynthFaces
 
@@ -66,6 +141,24 @@ def validator_for(val, input_size: tuple[int, int], progress: bool = True) -> Ca
         ds = open_faces(val.root, size=tuple(input_size))
     else:
         raise ValueError(f"[val] source must be 'synth', 'folder' or 'none'; got {val.source!r}")
-    images = load_images(ds, progress=progress, desc="validation set")
-    return PairValidator(images, list(ds.names), ds.labels, n_folds=val.n_folds,
+    return load_images(ds, progress=progress, desc="validation set"), list(ds.names), ds.labels
+
+
+def validator_for(val, input_size: tuple[int, int], progress: bool = True) -> Callable | None:
+    """Build the validator a recognizer recipe's ``[val]`` section asks for (``None`` for ``source = "none"``)."""
+    if val.source == "none":
+        return None
+    images, names, labels = _validation_faces(val, input_size, progress)
+    return PairValidator(images, names, labels, n_folds=val.n_folds,
                          pairs_per_fold=val.pairs_per_fold, seed=val.seed, scale=val.scale)
+
+
+def sr_validator_for(val, hr_size: tuple[int, int], scale: int, degrade_method: str, recognizer: torch.nn.Module,
+                     progress: bool = True) -> SRValidator | None:
+    """The :class:`SRValidator` an SR recipe's ``[val]`` section asks for (``None`` for ``source = "none"``)."""
+    if val.source == "none":
+        return None
+    images, names, labels = _validation_faces(val, hr_size, progress)
+    return SRValidator(images, names, labels, recognizer, scale=scale, degrade_method=degrade_method,
+                       n_folds=val.n_folds, pairs_per_fold=val.pairs_per_fold, seed=val.seed,
+                       grid_images=val.grid_images)

@@ -90,3 +90,72 @@ def test_cli_evaluate_writes_table_and_figures(export, tmp_path, capsys):
     assert "== lfw" in printed and "== blufr" in printed and "bicubic" in printed
     for name in ("results.csv", "results.json", "roc.png", "cmc.png"):
         assert (out / name).stat().st_size > 0
+
+
+class _Upsample(torch.nn.Module):
+    """A learnable-looking SR model: bicubic upsampling times a parameter (1.0 = bicubic)."""
+
+    def __init__(self, scale=8, gain=1.0):
+        super().__init__()
+        self.scale = scale
+        self.gain = torch.nn.Parameter(torch.tensor(float(gain)))
+        self.bn = torch.nn.BatchNorm2d(3)
+
+    def forward(self, x):
+        up = torch.nn.functional.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        return up * self.gain
+
+
+def test_module_digest_sees_buffers_and_permutations_and_plain_attributes():
+    import copy
+
+    from lrfr.features import model_key, module_digest
+
+    a = _Upsample()
+    assert module_digest(a) == module_digest(copy.deepcopy(a))  # the same weights: the same key
+    b = copy.deepcopy(a)
+    b.bn.running_mean += 0.5  # a buffer (the old parameter-sum key did not see it)
+    assert module_digest(b) != module_digest(a)
+    c = copy.deepcopy(a)
+    with torch.no_grad():
+        c.bn.weight.copy_(torch.tensor([3.0, 1.0, 2.0]))
+        a.bn.weight.copy_(torch.tensor([1.0, 2.0, 3.0]))  # same sum, other weights
+    assert module_digest(c) != module_digest(a)
+    assert module_digest(_Upsample(scale=4)) != module_digest(_Upsample(scale=8))  # a plain attribute
+    assert model_key(lambda x: x) is None  # an arbitrary callable cannot be fingerprinted: not cached
+
+
+def test_feature_cache_is_bounded_while_a_generator_trains(export, tiny_recognizer):
+    """Evaluating a changing generator again and again keeps at most CACHE_ENTRIES feature sets."""
+    from lrfr import features
+    from lrfr.features import extract, set_cache_entries
+
+    clear_cache()
+    paths = sorted((export / "images").rglob("*.jpg"))[:4]
+    gen = _Upsample()
+    old = features.CACHE_ENTRIES
+    try:
+        set_cache_entries(3)
+        firsts = []
+        for step in range(6):
+            with torch.no_grad():
+                gen.gain.fill_(1.0 + 0.01 * step)  # an optimizer step, in place
+            f, _, _ = extract(paths, gen, tiny_recognizer, scale=8, flip=None, progress=False)
+            firsts.append(f[0].copy())
+            assert len(features._CACHE) <= 3
+        assert not np.allclose(firsts[0], firsts[-1])  # each step's weights were embedded, not a stale entry
+        with torch.no_grad():
+            gen.gain.fill_(1.05)  # the last step's weights again: served from the cache
+        calls = []
+        real = lrfr.recognition.embed
+        lrfr.recognition.embed = lambda *a, **k: calls.append(1) or real(*a, **k)
+        try:
+            f, _, _ = extract(paths, gen, tiny_recognizer, scale=8, flip=None, progress=False)
+        finally:
+            lrfr.recognition.embed = real
+        assert not calls and np.array_equal(f[0], firsts[-1])
+        set_cache_entries(0)
+        assert len(features._CACHE) == 0
+    finally:
+        set_cache_entries(old)
+        clear_cache()

@@ -5,7 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from lrfr.data.folders import CelebAFolder, FaceFolder, ImageFolderFaces, LFWFolder, load_images, open_faces
+from lrfr.data.folders import (
+    CelebAFolder,
+    FaceFolder,
+    ImageFolderFaces,
+    LFWFolder,
+    load_images,
+    open_faces,
+    read_images,
+)
+from lrfr.errors import BadImageError
 from lrfr.io import write_image
 
 
@@ -158,6 +167,25 @@ def test_load_images(tmp_path):
         load_images(LFWFolder(root), progress=False)
     with pytest.raises(ValueError, match="112x96"):
         load_images(ds.paths, size=(112, 96), progress=False)
+
+
+def test_read_images_names_the_odd_file_and_can_skip(tmp_path):
+    root = _lfw_tree(tmp_path / "lfw")
+    paths = sorted(root.rglob("*.jpg"))
+    write_image(paths[0], _img(14, 10))  # the odd one first: it must not set the expected size
+    paths[3].write_bytes(b"junk")
+    with pytest.raises(BadImageError, match=rf"{paths[0].name}: image is 14x10 \(HxW\) but 12x10 \(the model's\) was"):
+        read_images(paths, size=(12, 10), size_source="the model's")
+    x, ok, bad = read_images(paths, size=(12, 10), on_error="skip")
+    assert ok == [1, 2, 4, 5] and x.shape == (4, 3, 12, 10)
+    assert set(bad) == {0, 3} and "14x10" in bad[0] and "cannot read image" in bad[3]
+    assert torch.equal(x, load_images([paths[i] for i in ok], progress=False))
+    with pytest.raises(BadImageError, match="12x10"):  # and through a folder with size=
+        load_images(paths[1:], size=(14, 10), progress=False)
+    ds = LFWFolder(root, size=(12, 10))
+    ds.size_source = "the recognizer's input size"
+    with pytest.raises(BadImageError, match=r"14x10 \(HxW\) but 12x10 \(the recognizer's input size\)"):
+        ds[ds.paths.index(paths[0].resolve())]
 
 
 def test_base_class_checks(tmp_path):

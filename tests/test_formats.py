@@ -1,10 +1,21 @@
 """LFW pairs.txt and BLUFR .mat: round trips, the real files, and clear errors for malformed ones."""
+import warnings
+
 import numpy as np
 import pytest
 import scipy.io
 
 from lrfr.data.blufr import BlufrConfig, BlufrFormatError, blufr_relative_path, read_blufr_config, write_blufr_config
-from lrfr.data.pairs import Pair, PairImageResolver, PairsFormatError, read_pairs, write_pairs
+from lrfr.data.pairs import (
+    Pair,
+    PairImageError,
+    PairImageResolver,
+    PairsFormatError,
+    read_pairs,
+    resolve_pairs,
+    write_pairs,
+)
+from lrfr.errors import LrfrError, LrfrWarning
 
 
 def _pairs():
@@ -29,8 +40,9 @@ def test_pairs_round_trip(tmp_path):
 def test_malformed_pairs_are_named(tmp_path, text, message):
     path = tmp_path / "pairs.txt"
     path.write_text(text)
-    with pytest.raises(PairsFormatError, match=message):
+    with pytest.raises(PairsFormatError, match=message) as err:
         read_pairs(path)
+    assert isinstance(err.value, LrfrError) and isinstance(err.value, ValueError)
 
 
 def test_write_pairs_refuses_out_of_order(tmp_path):
@@ -46,9 +58,34 @@ def test_resolver_lfw_names_and_sorted_position(tmp_path):
         (tmp_path / "7201" / name).write_bytes(b"")
     resolve = PairImageResolver(tmp_path)
     assert resolve("Ann", 1) == "Ann/Ann_0001.jpg"
-    assert resolve("7201", 1) == "7201/a.jpg" and resolve("7201", 2) == "7201/b.jpg"
+    with pytest.warns(LrfrWarning, match=r"resolved by position.*7201 1 -> 7201/a\.jpg"):  # announced, once
+        assert resolve("7201", 1) == "7201/a.jpg"
+    assert resolve("7201", 2) == "7201/b.jpg"
+    assert resolve.positional_identities == {"7201"}
     with pytest.raises(FileNotFoundError, match="image 3 of '7201'.*has 2 images"):
         resolve("7201", 3)
+    quiet = PairImageResolver(tmp_path, positional="allow")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert quiet("7201", 2) == "7201/b.jpg"
+    with pytest.raises(FileNotFoundError, match="positional resolution is off"):
+        PairImageResolver(tmp_path, positional="error")("7201", 1)
+
+
+def test_resolver_never_replaces_a_missing_lfw_image(tmp_path):
+    """Name_0002 absent, Name_0003 present: "Name 2" is an error, not the 2nd file (issue 19 #1)."""
+    (tmp_path / "Ann").mkdir()
+    for n in (1, 3):
+        (tmp_path / "Ann" / f"Ann_{n:04d}.jpg").write_bytes(b"")
+    resolve = PairImageResolver(tmp_path)
+    assert resolve("Ann", 3) == "Ann/Ann_0003.jpg"
+    with pytest.raises(PairImageError, match=r"image Ann/Ann_0002\.jpg not found.*names its images like LFW"):
+        resolve("Ann", 2)
+    (tmp_path / "pairs.txt").write_text("1\t1\nAnn\t1\t3\nAnn\t2\tBob\t1\n")
+    read = read_pairs(tmp_path / "pairs.txt")
+    assert [p.line for p in read.pairs] == [2, 3]
+    with pytest.raises(PairImageError, match=r"pairs\.txt:3: Ann 2: image Ann/Ann_0002\.jpg not found"):
+        resolve_pairs(tmp_path / "pairs.txt", read.pairs, resolve)
 
 
 def _config():

@@ -1,12 +1,17 @@
 """``lrfr demo``: the whole chain on embedded data, in a few minutes on a 2-core CPU.
 
-SynthFaces renders held-out identities (never seen by the packaged recognizer) and exports
-them in LFW's layout; the faces are degraded 8× (112×96 → 14×12); bicubic and the HR upper bound
-are embedded by the packaged SynthFaces sphere20a and scored on the LFW-standard and BLUFR
-protocols run over that export. Outputs: a table (printed, CSV, JSON), an HR/LR/bicubic grid, ROC
-and CMC figures.
+SynthFaces renders held-out identities (never seen by the packaged networks) and exports
+them in LFW's layout; the faces are degraded 8× (112×96 → 14×12) and super-resolved by bicubic and
+by the packaged SRResNet and SRGAN; these and the HR upper bound are embedded by the packaged
+SynthFaces sphere20a and scored on the LFW-standard and BLUFR protocols run over that export.
+Outputs: a table (printed, CSV, JSON), an HR/LR/bicubic/SRResNet/SRGAN grid, ROC and CMC figures.
 """
 from __future__ import annotations
+
+
+#: the SR front-ends shipped in lrfr/weights (trained by pipelines/srresnet.toml and srgan.toml)
+PACKAGED_SR = ("srresnet", "srgan")
+PACKAGED_SR_SCALE = 8
 
 
 def register(sub) -> None:
@@ -22,14 +27,13 @@ def run(args) -> int:
     import time
     from pathlib import Path
 
-    import torch
-
     import lrfr
     from lrfr.data.degrade import downsample
     from lrfr.data.folders import LFWFolder, load_images
     from lrfr.evaluation import default_synth_data
     from lrfr.report import format_table, plot_curves, save_sr_grid, write_table
-    from lrfr.sr import build
+    from lrfr.sr import build, load
+    from lrfr.weights import packaged_path
 
     t0 = time.perf_counter()
     out = Path(args.out)
@@ -43,12 +47,19 @@ def run(args) -> int:
     step = max(1, len(faces) // 6)
     hr = load_images([faces.paths[i] for i in range(0, step * 6, step)], progress=False)
     lr = downsample(hr, args.scale)
-    with torch.no_grad():
-        bicubic = build("bicubic", scale=args.scale)(lr)
-    grid = save_sr_grid({"HR": hr, f"LR ×{args.scale}": lr, "bicubic": bicubic}, out / "grid.png")
+    front_ends: list = ["bicubic"]
+    columns = {"HR": hr, f"LR ×{args.scale}": lr, "bicubic": build("bicubic", scale=args.scale).super_resolve(lr)}
+    if args.scale == PACKAGED_SR_SCALE:
+        for name in PACKAGED_SR:
+            model = load(packaged_path(f"{name}_synth.pt"))
+            front_ends.append(model)
+            columns[model.name] = model.super_resolve(lr)
+    else:
+        print(f"      (the packaged SRResNet/SRGAN are ×{PACKAGED_SR_SCALE}: at ×{args.scale} only bicubic is shown)")
+    grid = save_sr_grid(columns, out / "grid.png")
 
-    print("[3/3] evaluating HR and bicubic with the packaged sphere20a (SynthFaces-trained)")
-    table = lrfr.evaluate(["hr", "bicubic"], protocol=["lfw", "blufr"], data=data, scale=args.scale,
+    print("[3/3] evaluating HR, bicubic and the packaged SR front-ends with the packaged sphere20a")
+    table = lrfr.evaluate(["hr", *front_ends], protocol=["lfw", "blufr"], data=data, scale=args.scale,
                           workdir=out, progress=progress)
     print()
     print(format_table(table))

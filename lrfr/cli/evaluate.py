@@ -19,6 +19,9 @@ def register(sub) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--out", default="runs/evaluate", help="folder for results.csv/json, roc.png, cmc.png")
     p.add_argument("--workdir", default=None, help="where derived files go (CelebA pairs, SynthFaces export)")
+    p.add_argument("--on-bad-image", choices=["error", "skip"], default="error",
+                   help="an image that cannot be read or has the wrong size: stop naming it (error, default), or "
+                        "leave it and its pairs out and list them (skip)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=run)
 
@@ -32,10 +35,18 @@ def run(args) -> int:
     table = lrfr.evaluate(
         args.sr, protocol=args.protocol, recognizer=args.recognizer, weights=args.weights, data=args.data,
         scale=args.scale, batch_size=args.batch_size, device=args.device, degrade=args.degrade,
-        workdir=args.workdir, progress=not args.quiet,
+        workdir=args.workdir, progress=not args.quiet, on_bad_image=args.on_bad_image,
     )
     out = Path(args.out)
     print(format_table(table))
     files = write_table(table, out) + plot_curves(table.attrs["results"], out)
+    for proto, info in table.attrs.get("skipped", {}).items():
+        images = info["images"]
+        print(f"{proto}: skipped {len(images)} image(s) that could not be used, removing "
+              f"{info['n_pairs_removed']} pair(s) (listed in {out / 'results.json'}):")
+        for item in images[:20]:
+            print(f"  {item['path']}: {item['reason']}")
+        if len(images) > 20:
+            print(f"  ... and {len(images) - 20} more")
     print("wrote " + ", ".join(str(f) for f in files))
     return 0

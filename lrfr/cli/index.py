@@ -68,8 +68,10 @@ def run_build(args) -> int:
     from lrfr.devices import resolve_device
 
     device = resolve_device(args.device)
-    dataset = lrfr.data.open_faces(Path(args.data))
     model = lrfr.recognition.load(args.recognizer, weights=args.weights, device=device)
+    # every gallery image must fit the recognizer: the odd one is then named, not a batch error
+    dataset = lrfr.data.open_faces(Path(args.data), size=getattr(model, "input_size", None))
+    dataset.size_source = "the recognizer's input size"
     t0 = time.perf_counter()
     features = lrfr.recognition.embed(model, dataset, flip=_flip(args.flip), batch_size=args.batch_size,
                                       device=device, progress=not args.quiet)
@@ -107,6 +109,20 @@ def _probe_paths(items) -> list:
         else:
             raise FileNotFoundError(f"probe image or folder not found: {p}")
     return paths
+
+
+def _probe_size(model, sr, scale):
+    """(size, what it is) every probe must have: the recognizer's input size, divided by the
+    scale for LR probes (None when the recognizer declares no size or the scale does not divide it)."""
+    size = getattr(model, "input_size", None)
+    if size is None:
+        return None, None
+    h, w = size
+    if not sr:
+        return (h, w), "the recognizer's input size"
+    if h % scale or w % scale:
+        return None, None
+    return (h // scale, w // scale), f"the recognizer's input size {h}x{w} / scale {scale}"
 
 
 def _relative_names(paths, items) -> list[str]:
@@ -151,7 +167,9 @@ def run_search(args) -> int:
 
     paths = _probe_paths(args.images)
     probe_names = _relative_names(paths, args.images)
-    images = lrfr.data.load_images(paths, progress=not args.quiet, desc="loading probes")
+    size, source = _probe_size(model, args.sr, args.scale)
+    images = lrfr.data.load_images(paths, size=size, size_source=source, progress=not args.quiet,
+                                   desc="loading probes")
     if args.sr:
         import lrfr.sr
 

@@ -52,8 +52,10 @@ def run(args) -> int:
     from lrfr.devices import resolve_device
 
     device = resolve_device(args.device)
-    dataset = lrfr.data.open_faces(data)
     model = lrfr.recognition.load(args.recognizer, weights=args.weights, device=device)
+    # every image must fit the recognizer: the odd one is then named, not a batch error
+    dataset = lrfr.data.open_faces(data, size=getattr(model, "input_size", None))
+    dataset.size_source = "the recognizer's input size"
     t0 = time.perf_counter()
     features = lrfr.recognition.embed(
         model, dataset, flip=None if args.flip == "none" else args.flip, batch_size=args.batch_size,

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from lrfr.errors import LrfrError
+
 TRIAL_FIELDS = ("trainIndex", "testIndex", "galIndex", "probIndex")
 REQUIRED_FIELDS = ("imageList", "labels") + TRIAL_FIELDS
 
 
-class BlufrFormatError(ValueError):
+class BlufrFormatError(LrfrError, ValueError):
     """A BLUFR config file is missing a field or holds inconsistent indices."""
 
 

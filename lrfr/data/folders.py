@@ -24,9 +24,11 @@ excepted) as one identity, and every image file directly inside it (suffixes
 ``.jpg .jpeg .png .bmp``, any case) as one face. Classes are the folder names in sorted order,
 images sorted by name within a class, so labels are reproducible across machines.
 
-Nothing is resized silently: with ``size=(H, W)`` an image of any other size is a ``ValueError``
-naming the file and both sizes (faces preprocessed differently from training are the most common
-cause of poor accuracy; resize or re-align them explicitly instead).
+Nothing is resized silently: with ``size=(H, W)`` an image of any other size is a
+:class:`~lrfr.errors.BadImageError` (a ``ValueError``) naming the file and both sizes (faces
+preprocessed differently from training are the most common cause of poor accuracy; resize or
+re-align them explicitly instead). Pass the recognizer's ``input_size`` as ``size`` wherever the
+images go to a recognizer, so the odd file is the one named.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lrfr.errors import BadImageError
 from lrfr.io import read_image, to_tensor01
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -73,7 +76,12 @@ class FaceFolder(Dataset):
         classes: identity names.
         transform: optional callable applied to the image tensor ``(3, H, W)`` in ``[0, 1]``.
         size: optional ``(H, W)`` every image must have (checked when an image is loaded).
+
+    ``size_source`` (attribute, default None) says where ``size`` comes from in the error
+    message, e.g. ``"the recognizer's input size"``.
     """
+
+    size_source: str | None = None
 
     def __init__(
         self,
@@ -106,7 +114,7 @@ class FaceFolder(Dataset):
         path = self.paths[index]
         rgb = read_image(path)
         if self.size is not None and rgb.shape[:2] != self.size:
-            raise ValueError(_size_message(path, rgb.shape[:2], self.size))
+            raise _size_error(path, rgb.shape[:2], self.size, self.size_source)
         return rgb
 
     def __getitem__(self, index: int):
@@ -123,11 +131,24 @@ class FaceFolder(Dataset):
         return f"{type(self).__name__}(root={str(self.root)!r}, images={len(self)}, identities={len(self.classes)})"
 
 
-def _size_message(path, got, expected) -> str:
-    return (
-        f"{path}: image is {got[0]}x{got[1]} (HxW) but {expected[0]}x{expected[1]} was expected; "
-        "lrfr does not resize silently - align/resize these faces the same way as the training faces"
-    )
+SIZE_HINT = "lrfr does not resize silently - align/resize these faces the same way as the training faces"
+
+
+def _size_reason(got, expected, source: str | None = None) -> str:
+    src = f" ({source})" if source else ""
+    return f"image is {got[0]}x{got[1]} (HxW) but {expected[0]}x{expected[1]}{src} was expected"
+
+
+def _size_error(path, got, expected, source: str | None = None) -> BadImageError:
+    return BadImageError(path, _size_reason(got, expected, source), SIZE_HINT)
+
+
+def _read_reason(path: Path, err: Exception) -> str:
+    """Why an image could not be read, without its path (read_image's messages start with it)."""
+    if isinstance(err, FileNotFoundError):
+        return "image not found"
+    cause = err.__cause__
+    return f"cannot read image ({cause})" if cause is not None else str(err).replace(str(path), "").strip(": ")
 
 
 def _require_dir(root: str | Path, what: str = "image folder") -> Path:
@@ -365,12 +386,68 @@ def _stack_dataset(dataset: Dataset, size, progress: bool, desc: str) -> torch.T
     return out
 
 
+def read_images(
+    paths: Sequence[str | Path],
+    size: tuple[int, int] | None = None,
+    *,
+    size_source: str | None = None,
+    on_error: str = "error",
+    num_workers: int = 2,
+) -> tuple[torch.Tensor, list[int], dict[int, str]]:
+    """Decode a batch of images, telling usable from unusable ones.
+
+    Returns ``(images, ok, bad)``: ``images`` float32 ``(len(ok), 3, H, W)`` in ``[0, 1]`` for
+    the indices ``ok`` (in order), ``bad`` ``{index: reason}`` for the images that cannot be read
+    or do not have ``size`` (``None``: the size of the first readable image). With
+    ``on_error="error"`` the first unusable image (in order) raises
+    :class:`~lrfr.errors.BadImageError` naming it; with ``"skip"`` it is only reported in ``bad``.
+    """
+    if on_error not in ("error", "skip"):
+        raise ValueError(f"on_error must be 'error' or 'skip'; got {on_error!r}")
+    size = _check_size(size)
+    paths = [Path(p) for p in paths]
+
+    def work(i: int):
+        try:
+            return read_image(paths[i])
+        except (ValueError, OSError) as err:
+            return _read_reason(paths[i], err)
+
+    if num_workers > 1 and len(paths) > 1:
+        with ThreadPoolExecutor(max_workers=num_workers) as pool:
+            decoded = list(pool.map(work, range(len(paths))))
+    else:
+        decoded = [work(i) for i in range(len(paths))]
+    ok: list[int] = []
+    bad: dict[int, str] = {}
+    arrays = []
+    for i, rgb in enumerate(decoded):
+        if isinstance(rgb, str):
+            bad[i] = rgb
+        elif size is not None and rgb.shape[:2] != size:
+            bad[i] = _size_reason(rgb.shape[:2], size, size_source)
+        else:
+            if size is None:
+                size = rgb.shape[:2]
+                size_source = size_source or f"the size of the first image, {paths[i].name}"
+            ok.append(i)
+            arrays.append(rgb)
+        if on_error == "error" and i in bad:
+            raise BadImageError(paths[i], bad[i], SIZE_HINT if isinstance(rgb, np.ndarray) else "")
+    if not arrays:
+        h, w = size if size is not None else (0, 0)
+        return torch.empty(0, 3, h, w), ok, bad
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
+    return images, ok, bad
+
+
 def load_images(
     paths_or_dataset,
     size: tuple[int, int] | None = None,
     num_workers: int = 2,
     progress: bool = True,
     desc: str = "loading images",
+    size_source: str | None = None,
 ) -> torch.Tensor:
     """Decode many images into one float32 tensor ``(N, 3, H, W)`` in ``[0, 1]``.
 
@@ -378,7 +455,8 @@ def load_images(
     ``size`` when ``size`` is not given; its ``transform`` is *not* applied), or any other
     face Dataset (such as SynthFaces), whose items' images are stacked. Every image must
     have the same size (``size`` when given, else the first image's); a different one is a
-    ``ValueError`` naming the file. Decoding runs on ``num_workers`` threads (PIL releases the
+    :class:`~lrfr.errors.BadImageError` (``ValueError``) naming the file and both sizes
+    (``size_source`` says where ``size`` came from, e.g. ``"the recognizer's input size"``). Decoding runs on ``num_workers`` threads (PIL releases the
     GIL while decoding JPEG), writing straight into the preallocated result.
     """
     from tqdm.auto import tqdm
@@ -400,14 +478,14 @@ def load_images(
     if size is None:
         size = first.shape[:2]
     if first.shape[:2] != tuple(size):
-        raise ValueError(_size_message(paths[0], first.shape[:2], size))
+        raise _size_error(paths[0], first.shape[:2], size, size_source)
     out = torch.empty(n, 3, size[0], size[1], dtype=torch.float32)
     out[0] = to_tensor01(first)
 
     def work(i: int) -> None:
         rgb = read_image(paths[i])
         if rgb.shape[:2] != tuple(size):
-            raise ValueError(_size_message(paths[i], rgb.shape[:2], size))
+            raise _size_error(paths[i], rgb.shape[:2], size, size_source)
         out[i] = torch.from_numpy(rgb).permute(2, 0, 1)
         out[i].div_(255.0)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lrfr.config import ConfigError, from_dict, load_toml
+from lrfr.errors import LrfrError
 from lrfr.protocols.base import Protocol, ProtocolData, ProtocolResult
 from lrfr.protocols.blufr import BlufrData, BlufrProtocol
 from lrfr.protocols.celeba import CelebAProtocol, draw_pairs
@@ -28,25 +29,45 @@ from lrfr.protocols.lfw import LFWProtocol, PairsData
 KINDS: dict[str, type[Protocol]] = {cls.kind: cls for cls in (LFWProtocol, BlufrProtocol, CelebAProtocol)}
 
 
-def protocol_dir() -> Path:
-    """Folder of the built-in protocol TOMLs (the wheel's ``lrfr._protocol_files``, else the source tree's ``protocols/``)."""
+def _builtin_files() -> dict[str, Path]:
+    """Built-in protocol name → its TOML file.
+
+    Installed from a wheel, the files are the package ``lrfr._protocol_files``: a folder without
+    ``__init__.py``, for which ``importlib.resources.files`` returns a namespace ``MultiplexedPath``
+    (``str()`` of it is not a path), so its entries are listed through the Traversable API, which
+    yields concrete paths. In a source checkout (editable install) the package is not importable
+    and the files are the top-level ``protocols/`` folder.
+    """
+    found: dict[str, Path] = {}
     try:
         from importlib.resources import files
 
-        d = files("lrfr._protocol_files")
-        p = Path(str(d))
-        if p.is_dir() and any(p.glob("*.toml")):
-            return p
-    except (ImportError, ModuleNotFoundError, TypeError):
+        for entry in files("lrfr._protocol_files").iterdir():
+            if entry.name.endswith(".toml") and entry.is_file():
+                path = entry if isinstance(entry, Path) else Path(str(entry))
+                if path.is_file():  # a real file (not inside a zip archive)
+                    found.setdefault(entry.name[: -len(".toml")], path)
+    except (ImportError, TypeError, OSError):
         pass
-    import lrfr
+    if not found:
+        import lrfr
 
-    return Path(lrfr.__file__).resolve().parent.parent / "protocols"
+        source = Path(lrfr.__file__).resolve().parent.parent / "protocols"
+        found = {p.stem: p for p in source.glob("*.toml")}
+    return dict(sorted(found.items()))
+
+
+def protocol_dir() -> Path:
+    """Folder of the built-in protocol TOMLs (the wheel's ``lrfr._protocol_files``, else the source tree's ``protocols/``)."""
+    files = _builtin_files()
+    if not files:
+        raise LrfrError("lrfr's built-in protocol files are missing (lrfr._protocol_files); reinstall lrfr")
+    return next(iter(files.values())).parent
 
 
 def names() -> list[str]:
     """Names of the built-in protocols."""
-    return sorted(p.stem for p in protocol_dir().glob("*.toml"))
+    return list(_builtin_files())
 
 
 def _resolve(name_or_path: str | Path) -> Path:
@@ -55,9 +76,10 @@ def _resolve(name_or_path: str | Path) -> Path:
         if not p.is_file():
             raise FileNotFoundError(f"protocol file not found: {p}")
         return p
-    built_in = protocol_dir() / f"{name_or_path}.toml"
-    if not built_in.is_file():
-        raise KeyError(f"unknown protocol {str(name_or_path)!r}; known: {', '.join(names())} (or pass a path to a .toml)")
+    built_in = _builtin_files().get(str(name_or_path))
+    if built_in is None:
+        raise KeyError(f"unknown protocol {str(name_or_path)!r}; known: {', '.join(names()) or '(none found: reinstall lrfr)'} "
+                       "(or pass a path to a .toml)")
     return built_in
 
 

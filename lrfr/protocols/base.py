@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from lrfr.config import ConfigError
+from lrfr.errors import LrfrError
 
 
 @dataclass
@@ -163,6 +164,14 @@ class Protocol:
 
     def run(self, data: ProtocolData, features) -> ProtocolResult:  # pragma: no cover
         raise NotImplementedError
+
+    def without_images(self, data: ProtocolData, bad) -> tuple[ProtocolData, dict]:
+        """``data`` without the images ``bad`` (indices into ``data.image_paths``) and whatever
+        uses them; returns ``(data, removed)`` with ``removed["n_pairs_removed"]`` and details."""
+        drop = getattr(data, "without_images", None)
+        if drop is None:
+            raise LrfrError(f"{self.name}: this protocol cannot leave images out ({type(data).__name__})")
+        return drop(bad)
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{f.name}={getattr(self.config, f.name)!r}" for f in dataclasses.fields(self.config)

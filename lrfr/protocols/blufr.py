@@ -30,6 +30,7 @@ only the report points are computed (faster; the headline numbers are identical)
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,6 +88,37 @@ class BlufrData(ProtocolData):
     trials: list[int] = field(default_factory=list)  # 0-based numbers of all trials in the file
     config_file: Path | None = None
     image_dir: Path | None = None
+
+    def without_images(self, bad) -> tuple["BlufrData", dict]:
+        """A copy without the images ``bad`` (indices into ``image_paths``), removed from every
+        trial's test, gallery and probe sets. A probe whose identity loses its gallery image
+        becomes an impostor probe, as BLUFR defines them.
+
+        Returns ``(data, removed)``; ``removed["trials"]``: per trial, the test images, verification
+        pairs, gallery and probe entries removed; ``n_pairs_removed``: verification pairs removed,
+        summed over the trials.
+        """
+        keep = np.ones(len(self.image_paths), bool)
+        keep[np.asarray(list(bad), dtype=np.int64)] = False
+        new_index = np.cumsum(keep) - 1
+
+        def sub(idx):
+            ok = keep[idx]
+            return new_index[idx[ok]], int((~ok).sum())
+
+        test, gal, prob, per_trial = [], [], [], []
+        for t in range(len(self.test_index)):
+            (te, n_te), (ga, n_ga), (pr, n_pr) = sub(self.test_index[t]), sub(self.gal_index[t]), sub(self.prob_index[t])
+            n = len(self.test_index[t])
+            pairs = n * (n - 1) // 2 - (n - n_te) * (n - n_te - 1) // 2
+            test.append(te), gal.append(ga), prob.append(pr)
+            per_trial.append({"trial": t + 1, "test_images": n_te, "verification_pairs": pairs,
+                              "gallery": n_ga, "probes": n_pr})
+        data = dataclasses.replace(
+            self, image_paths=[p for p, k in zip(self.image_paths, keep) if k], labels=self.labels[keep],
+            test_index=test, gal_index=gal, prob_index=prob,
+        )
+        return data, {"n_pairs_removed": sum(r["verification_pairs"] for r in per_trial), "trials": per_trial}
 
 
 class BlufrProtocol(Protocol):
@@ -163,6 +195,14 @@ class BlufrProtocol(Protocol):
         )
         self.selected_trials(data)  # fail early on a bad `trials`
         return data
+
+    def without_images(self, data: BlufrData, bad) -> tuple[BlufrData, dict]:
+        """As :meth:`BlufrData.without_images`, counting removed pairs over the trials this protocol runs."""
+        new, removed = data.without_images(bad)
+        chosen = {t + 1 for t in self.selected_trials(data)}
+        removed["trials"] = [r for r in removed["trials"] if r["trial"] in chosen]
+        removed["n_pairs_removed"] = sum(r["verification_pairs"] for r in removed["trials"])
+        return new, removed
 
     def selected_trials(self, data: BlufrData) -> list[int]:
         """0-based trials to run: the config's ``trials`` (1-based), or all of the data's."""

@@ -216,14 +216,17 @@ class CelebAProtocol(LFWProtocol):
         image_dir = Path(ds.root).resolve()
         folders = all("/" in n for n in names)
         identities = None if folders else [ds.classes[l] for l in labels]
-        pairs = draw_pairs(names, labels, c.seed, c.n_folds, c.n_per_fold, c.disjoint_identities, identities)
+        try:
+            pairs = draw_pairs(names, labels, c.seed, c.n_folds, c.n_per_fold, c.disjoint_identities, identities)
+        except ValueError as err:  # too few identities/images: say which folder and which protocol file
+            raise ValueError(f"{self.name} protocol ({self.source}) on {root}: {err}") from None
         out_dir = Path(workdir) if workdir is not None else default_workdir(root, self.name)
         pairs_path = out_dir / c.pairs_file.format(name=self.name, seed=c.seed)
         write_pairs(pairs_path, pairs, c.n_folds, c.n_per_fold)
         # (identity, number) → image name, as draw_pairs numbered them
         listing = {t: [names[i] for i in idx] for t, idx in identity_listing(names, labels, identities).items()}
-        if folders:
-            resolver = PairImageResolver(image_dir)
+        if folders:  # numbered by position by draw_pairs itself: no need to announce it
+            resolver = PairImageResolver(image_dir, positional="allow")
         else:  # a flat folder (CelebA's official layout): the same numbering, from the listing
 
             def resolver(ident, num):

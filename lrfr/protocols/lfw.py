@@ -19,6 +19,7 @@ reports:
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,22 +55,58 @@ class LFWConfig:
 
 @dataclass
 class PairsData(ProtocolData):
-    """Pairs as indices into ``image_paths``: ``pair_index`` ``(n_pairs, 2)``, ``same``, ``folds`` (0-based)."""
+    """Pairs as indices into ``image_paths``: ``pair_index`` ``(n_pairs, 2)``, ``same``, ``folds``
+    (0-based), ``pair_lines`` (1-based line of each pair in ``pairs_file``; 0 if unknown);
+    ``positional_identities``: identity folders whose tokens were resolved by position (not LFW names)."""
 
     pair_index: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
     same: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     folds: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     pairs_file: Path | None = None
     image_dir: Path | None = None
+    pair_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    positional_identities: list[str] = field(default_factory=list)
+
+    def without_images(self, bad) -> tuple["PairsData", dict]:
+        """A copy without the images ``bad`` (indices into ``image_paths``) and every pair using one.
+
+        Returns ``(data, removed)``; ``removed``: ``{"n_pairs_removed": int, "pairs_removed":
+        [{"line", "fold", "same", "a", "b"}, ...]}`` (fold 1-based, ``a``/``b`` the image paths).
+        """
+        keep = np.ones(len(self.image_paths), bool)
+        keep[np.asarray(list(bad), dtype=np.int64)] = False
+        new_index = np.cumsum(keep) - 1
+        ok = keep[self.pair_index].all(axis=1) if len(self.pair_index) else np.zeros(0, bool)
+        lines = self.pair_lines if len(self.pair_lines) == len(self.pair_index) else np.zeros(len(self.pair_index), np.int64)
+        removed = [
+            {"line": int(lines[k]) or None, "fold": int(self.folds[k]) + 1, "same": bool(self.same[k]),
+             "a": str(self.image_paths[self.pair_index[k, 0]]), "b": str(self.image_paths[self.pair_index[k, 1]])}
+            for k in np.flatnonzero(~ok)
+        ]
+        data = dataclasses.replace(
+            self,
+            image_paths=[p for p, k in zip(self.image_paths, keep) if k],
+            pair_index=new_index[self.pair_index[ok]].reshape(-1, 2),
+            same=self.same[ok],
+            folds=self.folds[ok],
+            pair_lines=lines[ok],
+        )
+        return data, {"n_pairs_removed": len(removed), "pairs_removed": removed}
 
 
-def pairs_data(protocol: str, root: Path, pairs_file: Path, image_dir: Path, resolver=None) -> PairsData:
-    """Read ``pairs_file`` and resolve it against ``image_dir`` (or ``resolver(identity, number) → relative name``)."""
-    from lrfr.data.pairs import PairImageResolver, read_pairs
+def pairs_data(protocol: str, root: Path, pairs_file: Path, image_dir: Path, resolver=None,
+               positional: str = "warn") -> PairsData:
+    """Read ``pairs_file`` and resolve it against ``image_dir`` (or ``resolver(identity, number) → relative name``).
+
+    A token naming an image that is not there is an error naming the pairs file, its line and the
+    image (:func:`lrfr.data.pairs.resolve_pairs`). ``positional`` goes to the default resolver
+    (:class:`lrfr.data.pairs.PairImageResolver`).
+    """
+    from lrfr.data.pairs import PairImageResolver, read_pairs, resolve_pairs
 
     pf = read_pairs(pairs_file)
-    resolve = resolver or PairImageResolver(image_dir)
-    rel = [(resolve(p.id_a, p.num_a), resolve(p.id_b, p.num_b)) for p in pf.pairs]
+    resolve = resolver or PairImageResolver(image_dir, positional=positional)
+    rel = resolve_pairs(pairs_file, pf.pairs, resolve)
     names = sorted({n for ab in rel for n in ab})
     pos = {n: i for i, n in enumerate(names)}
     idx = np.array([[pos[a], pos[b]] for a, b in rel], dtype=np.int64).reshape(-1, 2)
@@ -82,6 +119,8 @@ def pairs_data(protocol: str, root: Path, pairs_file: Path, image_dir: Path, res
         folds=np.array([p.fold for p in pf.pairs], dtype=np.int64),
         pairs_file=Path(pairs_file),
         image_dir=image_dir,
+        pair_lines=np.array([p.line for p in pf.pairs], dtype=np.int64),
+        positional_identities=sorted(getattr(resolve, "positional_identities", ())),
     )
 
 
@@ -113,6 +152,12 @@ class LFWProtocol(Protocol):
         pairs_file = find_first(root, [self.config.pairs], f"{self.name}: pairs file", kind="file")
         data = pairs_data(self.name, root, pairs_file, image_dir)
         data.conventions = self.conventions
+        if data.positional_identities:
+            n = len(data.positional_identities)
+            data.conventions["image_numbering"] = (
+                f"LFW names (Name/Name_NNNN.jpg); {n} identity folder(s) not named that way "
+                f"(e.g. {data.positional_identities[0]}) resolved by position in sorted order"
+            )
         return data
 
     def run(self, data: PairsData, features) -> ProtocolResult:

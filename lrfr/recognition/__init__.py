@@ -105,8 +105,10 @@ def load(name: str | None = None, weights: str | Path | None = None,
          device: str | torch.device | None = None, **kwargs: Any) -> Recognizer:
     """Build ``name`` and load ``weights`` strictly; returns the model in eval mode on ``device``.
 
-    ``weights`` may be an lrfr weight file (``name`` may then be None, or must equal the file's
-    arch; its stored kwargs are used, and explicit ``kwargs`` must agree), a training checkpoint
+    ``weights`` may be an lrfr model file of family ``"recognizer"`` (``"lrfr-model/1"``, see
+    :mod:`lrfr.modelfile`, or the earlier ``"lrfr-recognizer/1"``; ``name`` may then be None, or must
+    equal the file's arch; its stored kwargs are used, and explicit ``kwargs`` must agree; a model
+    file of another family, e.g. an SR generator, is an error saying so), a training checkpoint
     ``{'epoch', 'net_state_dict'}`` (e.g. the MobileFaceNet CASIA checkpoint) or a bare state
     dict (``kwargs`` go to the builder; without ``name`` the architecture is inferred from the
     state dict's keys and shapes, see :func:`infer_arch`). Loaded with

@@ -57,6 +57,21 @@ class Recognizer(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def check_shape(self, x: torch.Tensor) -> None:
+        """The part of :meth:`check_input` that reads only metadata (no device sync)."""
+        if x.dim() != 4 or x.shape[1] != 3 or tuple(x.shape[-2:]) != tuple(self.input_size):
+            raise ValueError(f"{type(self).__name__} expects {self.describe_input()}; got {tuple(x.shape)}")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
+        return self.features(self.normalize(x))
+
+    def forward_trusted(self, x: torch.Tensor) -> torch.Tensor:
+        """Embeddings for a batch the caller vouches is in [0, 1] (e.g. a training loss on SR output).
+
+        Checks the shape only: the value-range check of :meth:`forward` reads the tensor back
+        (two device syncs per call), which inside a training loop costs more than it protects.
+        Gradients flow through, so losses on a frozen recognizer use this.
+        """
+        self.check_shape(x)
         return self.features(self.normalize(x))

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from contextlib import nullcontext
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
+
+from lrfr.errors import BadImageError
 
 __all__ = ["embed"]
 
@@ -38,7 +41,27 @@ def _image_of(batch: Any) -> torch.Tensor:
     )
 
 
-def _batches(images: Any, batch_size: int, num_workers: int) -> tuple[Iterable, int | None]:
+def _collate(items: list, size: tuple[int, int] | None = None, root: Any = None):
+    """``default_collate``, except that an image of another size than the model's (or than the
+    batch's first) is an error naming the item (its name, the third element of
+    ``(image, label, name)`` items, under the dataset's ``root``) instead of a stack error."""
+    if items and isinstance(items[0], (tuple, list)) and items[0] and torch.is_tensor(items[0][0]):
+        want = tuple(size) if size is not None else tuple(items[0][0].shape[-2:])
+        source = "the model's input size" if size is not None else "the size of the batch's first image"
+        for k, item in enumerate(items):
+            got = tuple(item[0].shape[-2:])
+            if got != want:
+                name = item[2] if len(item) > 2 and isinstance(item[2], str) else f"item {k} of a batch"
+                where = f"{root}/{name}" if root is not None and len(item) > 2 and isinstance(item[2], str) else name
+                raise BadImageError(
+                    where, f"image is {got[0]}x{got[1]} (HxW) but {want[0]}x{want[1]} ({source}) was expected",
+                    "lrfr does not resize silently - align/resize these faces the same way as the training faces",
+                )
+    return default_collate(items)
+
+
+def _batches(images: Any, batch_size: int, num_workers: int,
+             size: tuple[int, int] | None = None) -> tuple[Iterable, int | None]:
     if torch.is_tensor(images):
         if images.dim() == 3:
             images = images.unsqueeze(0)
@@ -48,7 +71,8 @@ def _batches(images: Any, batch_size: int, num_workers: int) -> tuple[Iterable, 
         raise TypeError("embed expects torch tensors in [0, 1] (N, 3, H, W); convert numpy arrays with "
                         "torch.from_numpy (and lrfr.io.to_tensor01 for uint8 HWC images)")
     if isinstance(images, Dataset) and hasattr(images, "__len__") and hasattr(images, "__getitem__"):
-        loader = DataLoader(images, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+        collate = partial(_collate, size=size, root=getattr(images, "root", None))
+        loader = DataLoader(images, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate)
         return loader, len(loader)
     if isinstance(images, Iterable):
         return images, (len(images) if hasattr(images, "__len__") else None)
@@ -106,7 +130,8 @@ def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size
     if any(p.device != device for p in model.parameters()):
         model.to(device)
 
-    batches, total = _batches(images, batch_size, num_workers)
+    size = getattr(model, "input_size", None)
+    batches, total = _batches(images, batch_size, num_workers, tuple(size) if size is not None else None)
     if progress:
         from tqdm.auto import tqdm
 

@@ -33,13 +33,22 @@ class EpochBatches:
         return self._perm[k * self.batch_size : (k + 1) * self.batch_size]
 
 
+def flip_mask(n: int, generator: torch.Generator) -> torch.Tensor:
+    """Which of ``n`` images a horizontal-flip augmentation mirrors (p = 0.5 each), drawn from ``generator``."""
+    return torch.rand(n, generator=generator) < 0.5
+
+
+def apply_flip(images: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Mirror left↔right the images of ``(N, C, H, W)`` whose entry of the bool mask ``flip`` is set."""
+    return torch.where(flip.to(images.device)[:, None, None, None], images.flip(-1), images)
+
+
 def augment(images: torch.Tensor, generator: torch.Generator, hflip: bool = True, crop_pad: int = 0) -> torch.Tensor:
     """Horizontal flip (p=0.5) and a small random crop: pad by ``crop_pad`` (edge replicate), crop back."""
     n, _, h, w = images.shape
     out = images
     if hflip:
-        flip = torch.rand(n, generator=generator) < 0.5
-        out = torch.where(flip[:, None, None, None], out.flip(-1), out)
+        out = apply_flip(out, flip_mask(n, generator))
     if crop_pad > 0:
         padded = F.pad(out, (crop_pad,) * 4, mode="replicate")
         dy = torch.randint(0, 2 * crop_pad + 1, (n,), generator=generator)

@@ -13,9 +13,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from lrfr.errors import LrfrError
 from lrfr.io import atomic_torch_save
 
-FORMAT = "lrfr-checkpoint/1"
+FORMAT = "lrfr-checkpoint/2"
+
+
+class CheckpointError(LrfrError, ValueError):
+    """A checkpoint file is unreadable (truncated, corrupt) or is not an lrfr training checkpoint."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -54,7 +59,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
-        raise ValueError(f"cannot read checkpoint {path}: {err} (truncated or not an lrfr checkpoint?)") from err
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(f"cannot read checkpoint {path} ({path.stat().st_size} bytes): truncated or corrupt "
+                              f"({type(err).__name__}: {first})") from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an lrfr training checkpoint (expected format {FORMAT!r})")
+        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f"{path} is not an lrfr training checkpoint of this version (format {found!r}; "
+                              f"expected {FORMAT!r}); pass --restart to start over")
     return ckpt

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lrfr.train.sections import AugmentConfig, DataConfig, RunConfig
+
 
 @dataclass
 class ModelConfig:
@@ -28,20 +30,6 @@ class MarginConfig:
 
 
 @dataclass
-class DataConfig:
-    #: "synth" (SynthFaces) or "folder" (any identity-per-folder tree: CASIA-WebFace, CelebA, LFW)
-    source: str = "synth"
-    root: str = ""
-    n_identities: int = 500
-    images_per_identity: int = 20
-    identity_offset: int = 0
-    seed: int = 0
-    #: pre-decode the whole set into RAM as uint8 (right for small sets; off for CASIA scale)
-    in_memory: bool = True
-    workers: int = 2
-
-
-@dataclass
 class ValConfig:
     #: "synth" (held-out SynthFaces identities), "folder" (an identity-labelled folder) or "none"
     source: str = "synth"
@@ -58,31 +46,15 @@ class ValConfig:
 
 @dataclass
 class OptimConfig:
+    type: str = "sgd"  # "sgd" (the paper's), "adam", "adamw"
     lr: float = 0.1
     momentum: float = 0.9
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam only
     weight_decay: float = 5e-4
     batch_size: int = 256
     iterations: int = 28_000
     milestones: list[int] = field(default_factory=lambda: [16_000, 24_000])
     lr_decay: float = 0.1
-
-
-@dataclass
-class AugmentConfig:
-    hflip: bool = True
-    crop_pad: int = 0
-
-
-@dataclass
-class RunConfig:
-    out: str = "runs/sphereface"
-    seed: int = 0
-    device: str = "auto"
-    checkpoint_every: int = 500
-    log_every: int = 50
-    threads: int = 0  # torch CPU threads (0 = torch's default)
-    #: dtype of the exported recognizer.pt ("float32" or "float16": half the size, loads into fp32)
-    weights_dtype: str = "float32"
 
 
 @dataclass

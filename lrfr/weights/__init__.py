@@ -1,1 +1,19 @@
-"""Weights shipped inside the package (small, SynthFaces-trained): see the README."""
+"""Weights shipped inside the package (small, SynthFaces-trained): see the README.
+
+- ``sphere20a_synth.pt``: the narrow SphereFace recognizer (``pipelines/sphereface.toml``)
+- ``srresnet_synth.pt``, ``srgan_synth.pt``: 8× SR front-ends (``pipelines/srresnet.toml``, ``srgan.toml``)
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+
+def packaged_path(name: str) -> Path:
+    """The path of a weight file shipped in ``lrfr/weights``; a clear error if it is missing."""
+    path = Path(str(resources.files(__name__).joinpath(name)))
+    if not path.is_file():
+        known = sorted(p.name for p in path.parent.glob("*.pt"))
+        raise FileNotFoundError(f"packaged weights {name!r} not found in {path.parent} (shipped: "
+                                f"{', '.join(known) or 'none'}); reinstall lrfr or pass a weight file")
+    return path

@@ -1,0 +1,130 @@
+"""Benchmark: SR front-ends — ``lrfr bench sr``.
+
+For each front-end (bicubic; SRResNet at the paper's 64 channels × 16 blocks and at the shipped
+48 × 16), on random faces (weights do not change the cost):
+
+* **inference**: LR 14×12 → 112×96 (8×), batch 64, images/s, after a warm-up batch; on the CPU in
+  fp32, in bf16 autocast and with channels_last; on CUDA (when present) in fp32 and bf16 autocast.
+* **one full training step** of the SR recipe (:class:`lrfr.train.sr_gan.SRRecipe`): G forward,
+  pixel + recognizer-feature perceptual + super-identity (L_SI) + adversarial losses, G backward
+  and update, then the SRGAN discriminator's update; images/s at batch 16 (CPU) / 64 (CUDA), fp32.
+
+Each configuration runs in a fresh process so its peak RSS is its own; CUDA rows add the peak
+allocated GPU memory. Runs are time-boxed (at least one timed batch).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from lrfr.bench.common import measure_in_subprocess
+
+FRONT_ENDS = {
+    "bicubic": ("bicubic", {}),
+    "srresnet-64x16 (paper)": ("srresnet", {"channels": 64, "blocks": 16}),
+    "srresnet-48x16 (shipped)": ("srresnet", {"channels": 48, "blocks": 16, "bicubic_skip": True}),
+}
+
+
+def _timed(fn, sync, max_batches: int, max_seconds: float) -> tuple[int, float]:
+    n, t0 = 0, time.perf_counter()
+    while True:
+        fn()
+        sync()
+        n += 1
+        if n >= max_batches or time.perf_counter() - t0 >= max_seconds:
+            return n, time.perf_counter() - t0
+
+
+def _inference(arch: str, kwargs: dict, device: str, variant: str, batch_size: int, max_batches: int,
+               max_seconds: float) -> dict[str, Any]:
+    import contextlib
+
+    import torch
+
+    from lrfr import sr
+
+    torch.manual_seed(0)
+    model = sr.build(arch, scale=8, **kwargs).to(device).eval()
+    x = torch.rand(batch_size, 3, 14, 12, device=device)
+    if variant == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    amp = (torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if variant == "bf16"
+           else contextlib.nullcontext())
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+
+    def step():
+        with torch.no_grad(), amp:
+            model(x)
+
+    step()  # warm-up
+    sync()
+    n, dt = _timed(step, sync, max_batches, max_seconds)
+    out = {"params": sum(p.numel() for p in model.parameters()), "images_per_s": n * batch_size / dt,
+           "timed_batches": n}
+    if device.startswith("cuda"):
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def _train_step(kwargs: dict, device: str, batch_size: int, max_batches: int, max_seconds: float) -> dict[str, Any]:
+    import tempfile
+
+    import torch
+
+    from lrfr.config import from_dict
+    from lrfr.train.sr_config import SRPipeline
+    from lrfr.train.sr_gan import SRRecipe
+
+    cfg = from_dict(SRPipeline, {
+        "model": {"arch": "srresnet", "scale": 8, "kwargs": kwargs},
+        "discriminator": {"arch": "srgan"},
+        "loss": {"perceptual_weight": 0.05, "identity_weight": 0.05, "adversarial_weight": 1e-3},
+        "data": {"n_identities": max(2, batch_size // 8), "images_per_identity": 8},
+        "optim": {"batch_size": batch_size},
+        "run": {"device": device, "out": tempfile.mkdtemp()},
+    })
+    recipe = SRRecipe(cfg, progress=False)
+    recipe.set_mode(True)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    steps = iter(range(10**9))
+    recipe.train_step(next(steps))  # warm-up
+    sync()
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    n, dt = _timed(lambda: recipe.train_step(next(steps)), sync, max_batches, max_seconds)
+    out = {"images_per_s": n * batch_size / dt, "timed_steps": n, "batch_size": batch_size,
+           "losses": "pixel + perceptual(recognizer) + identity + adversarial, D step"}
+    if device.startswith("cuda"):
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def run(out: Path, quick: bool = False) -> dict[str, Any]:
+    import torch
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    rows = []
+    for label, (arch, kwargs) in FRONT_ENDS.items():
+        for device in devices:
+            variants = ["fp32", "bf16"] + (["channels_last"] if device == "cpu" else [])
+            for variant in variants:
+                r = measure_in_subprocess(_inference, arch=arch, kwargs=kwargs, device=device, variant=variant,
+                                          batch_size=8 if quick else 64, max_batches=2 if quick else 50,
+                                          max_seconds=2.0 if quick else (10.0 if device == "cpu" else 5.0))
+                rows.append({"front_end": label, "job": "inference 14x12->112x96", "device": device,
+                             "variant": variant, **r})
+                print(f"  {label:26s} inference {device:4s} {variant:13s} {r['images_per_s']:9.1f} images/s")
+            if arch == "bicubic":
+                continue
+            batch = 4 if quick else (16 if device == "cpu" else 64)
+            r = measure_in_subprocess(_train_step, kwargs=kwargs, device=device, batch_size=batch,
+                                      max_batches=1 if quick else 20, max_seconds=2.0 if quick else 20.0)
+            rows.append({"front_end": label, "job": "training step (G+D+perceptual+identity)", "device": device,
+                         "variant": "fp32", **r})
+            print(f"  {label:26s} train step {device:4s} fp32          {r['images_per_s']:9.1f} images/s")
+    return {"rows": rows}

@@ -1,0 +1,39 @@
+"""Config sections every training recipe shares: where the faces come from, augmentation, the run.
+
+Recipes compose these into their pipeline dataclasses (``lrfr/train/*_config.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class DataConfig:
+    #: "synth" (SynthFaces) or "folder" (any identity-per-folder tree: CASIA-WebFace, CelebA, LFW)
+    source: str = "synth"
+    root: str = ""
+    n_identities: int = 500
+    images_per_identity: int = 20
+    identity_offset: int = 0
+    seed: int = 0
+    #: pre-decode the whole set into RAM as uint8 (right for small sets; off for CASIA scale)
+    in_memory: bool = True
+    workers: int = 2
+
+
+@dataclass
+class AugmentConfig:
+    hflip: bool = True
+    crop_pad: int = 0
+
+
+@dataclass
+class RunConfig:
+    out: str = "runs/sphereface"
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 500
+    log_every: int = 50
+    threads: int = 0  # torch CPU threads (0 = torch's default)
+    #: dtype of the exported recognizer.pt ("float32" or "float16": half the size, loads into fp32)
+    weights_dtype: str = "float32"
