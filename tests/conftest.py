@@ -45,3 +45,14 @@ def _few_threads():
 
     torch.set_num_threads(2)
     yield
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _threads_restored():
+    """A test module that changes torch's thread count must not leave it changed for the next one."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)

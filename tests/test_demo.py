@@ -21,10 +21,14 @@ def test_demo_writes_outputs_and_shows_the_low_resolution_gap(tmp_path, capsys):
     vr_hr = table.loc[("blufr", "hr"), "vr@far=0.1%_mean_minus_std"]
     vr_bic = table.loc[("blufr", "bicubic"), "vr@far=0.1%_mean_minus_std"]
     assert vr_bic < vr_hr - 0.3
-    for front_end in ("srresnet", "srgan"):
+    for front_end in ("srresnet", "srgan", "cface-v2"):
         row = table.loc[("lfw", front_end)]
         print(f"{front_end}: accuracy {row['accuracy_mean']:.4f}, PSNR {row['psnr']:.2f} dB")
         assert row["accuracy_mean"] > bic + 0.05
         assert row["psnr"] > table.loc[("lfw", "bicubic"), "psnr"]
         assert table.loc[("blufr", front_end), "vr@far=0.1%_mean_minus_std"] > vr_bic
+    # C-Face's compare-face fine-tuning of the SRGAN keeps more identity than the SRGAN it started from
+    assert table.loc[("lfw", "cface-v2"), "accuracy_mean"] > table.loc[("lfw", "srgan"), "accuracy_mean"]
+    dir_ = "dir@rank=1,far=1%_mean_minus_std"
+    assert table.loc[("blufr", "cface-v2"), dir_] > table.loc[("blufr", "srgan"), dir_]
     assert "demo finished" in capsys.readouterr().out

@@ -120,6 +120,8 @@ def test_corrupted_checkpoint_falls_back_to_the_previous_one(name, make, faces, 
 
 KILLER = textwrap.dedent("""
     import os, signal, sys
+    import torch
+    torch.set_num_threads(int(sys.argv[2]))  # the parent's: another thread count changes float sums
     import lrfr.io as io
     real = io.atomic_torch_save
     calls = {"n": 0}
@@ -148,7 +150,8 @@ def test_sigkill_during_a_checkpoint_write_loses_nothing(name, make, faces, tmp_
     straight = write_pipeline(tmp_path / "a.toml", make(faces, tmp_path / "a"))
     run_pipeline(straight, progress=False)
     victim = write_pipeline(tmp_path / "b.toml", make(faces, tmp_path / "b"))
-    proc = subprocess.run([sys.executable, "-c", KILLER, str(victim)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", KILLER, str(victim), str(torch.get_num_threads())],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     out = tmp_path / "b"
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 2  # the first checkpoint, intact

@@ -1,11 +1,11 @@
 """``lrfr bench``: speed and memory figures, written as JSON (targets live here, never in tests)."""
 from __future__ import annotations
 
-BENCHES = ["protocols", "recognition", "index", "synth", "sr"]
+BENCHES = ["protocols", "recognition", "index", "synth", "sr", "cface"]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("bench", help="benchmarks → JSON (protocols, recognition, index, synth, sr, all)")
+    p = sub.add_parser("bench", help="benchmarks → JSON (protocols, recognition, index, synth, sr, cface, all)")
     p.add_argument("names", nargs="+", choices=BENCHES + ["all"], help="which benchmark(s)")
     p.add_argument("--out", default="runs/bench", help="folder for NAME.json (default runs/bench)")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not the stated figures")

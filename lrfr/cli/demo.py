@@ -2,15 +2,15 @@
 
 SynthFaces renders held-out identities (never seen by the packaged networks) and exports
 them in LFW's layout; the faces are degraded 8× (112×96 → 14×12) and super-resolved by bicubic and
-by the packaged SRResNet and SRGAN; these and the HR upper bound are embedded by the packaged
+by the packaged SRResNet, SRGAN and C-Face-v2; these and the HR upper bound are embedded by the packaged
 SynthFaces sphere20a and scored on the LFW-standard and BLUFR protocols run over that export.
-Outputs: a table (printed, CSV, JSON), an HR/LR/bicubic/SRResNet/SRGAN grid, ROC and CMC figures.
+Outputs: a table (printed, CSV, JSON), an HR/LR/bicubic/SR grid, ROC and CMC figures.
 """
 from __future__ import annotations
 
 
-#: the SR front-ends shipped in lrfr/weights (trained by pipelines/srresnet.toml and srgan.toml)
-PACKAGED_SR = ("srresnet", "srgan")
+#: the SR front-ends shipped in lrfr/weights (trained by pipelines/srresnet.toml, srgan.toml, cface_synth.toml)
+PACKAGED_SR = ("srresnet", "srgan", "cface")
 PACKAGED_SR_SCALE = 8
 
 
@@ -55,7 +55,7 @@ def run(args) -> int:
             front_ends.append(model)
             columns[model.name] = model.super_resolve(lr)
     else:
-        print(f"      (the packaged SRResNet/SRGAN are ×{PACKAGED_SR_SCALE}: at ×{args.scale} only bicubic is shown)")
+        print(f"      (the packaged SR front-ends are ×{PACKAGED_SR_SCALE}: at ×{args.scale} only bicubic is shown)")
     grid = save_sr_grid(columns, out / "grid.png")
 
     print("[3/3] evaluating HR, bicubic and the packaged SR front-ends with the packaged sphere20a")

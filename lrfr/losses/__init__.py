@@ -14,7 +14,7 @@
 
 Registered losses (``LOSS_REGISTRY``): ``l1``, ``mse``, ``charbonnier`` (:mod:`.pixel`),
 ``perceptual`` (:mod:`.perceptual`), ``gan`` (:mod:`.adversarial`: vanilla, ragan, wgan; plus
-:func:`gradient_penalty` for WGAN-GP), ``super_identity`` (:mod:`.identity`).
+:func:`gradient_penalty` for WGAN-GP), ``super_identity`` (:mod:`.identity`), ``cface`` (:mod:`.cface`).
 Feature extractors (``EXTRACTOR_REGISTRY``): ``vgg19``, ``recognizer`` (:mod:`.features`).
 
 ``build_loss`` / ``build_extractor`` refuse unknown names (``KeyError`` listing the known ones)
@@ -32,6 +32,7 @@ EXTRACTOR_REGISTRY = Registry("feature extractor")
 
 from lrfr.losses.adversarial import GAN_KINDS, GANLoss, gradient_penalty  # noqa: E402
 from lrfr.losses.base import WeightedLoss, build_checked  # noqa: E402
+from lrfr.losses.cface import CFaceLoss, cface_terms  # noqa: E402
 from lrfr.losses.features import RecognizerFeatures, VGG19Features, vgg19_layers  # noqa: E402
 from lrfr.losses.identity import SuperIdentityLoss, normalized_distance  # noqa: E402
 from lrfr.losses.perceptual import PerceptualLoss  # noqa: E402
@@ -43,6 +44,7 @@ LOSS_REGISTRY.register("charbonnier")(CharbonnierLoss)
 LOSS_REGISTRY.register("perceptual")(PerceptualLoss)
 LOSS_REGISTRY.register("gan")(GANLoss)
 LOSS_REGISTRY.register("super_identity")(SuperIdentityLoss)
+LOSS_REGISTRY.register("cface")(CFaceLoss)
 
 EXTRACTOR_REGISTRY.register("vgg19")(VGG19Features)
 EXTRACTOR_REGISTRY.register("recognizer")(RecognizerFeatures)
@@ -62,5 +64,5 @@ __all__ = [
     "LOSS_REGISTRY", "EXTRACTOR_REGISTRY", "build_loss", "build_extractor",
     "L1Loss", "MSELoss", "CharbonnierLoss", "PerceptualLoss", "GANLoss", "GAN_KINDS", "gradient_penalty",
     "SuperIdentityLoss", "normalized_distance", "VGG19Features", "RecognizerFeatures", "vgg19_layers",
-    "WeightedLoss",
+    "WeightedLoss", "CFaceLoss", "cface_terms",
 ]

@@ -83,6 +83,14 @@ class LoopSettings:
                                          "run.weights_dtype", "run.device", "run.out")
 
 
+def settings_for(cfg, out: Path, stage: str) -> LoopSettings:
+    """The loop's settings from a recipe config's ``[run]``, ``[optim]`` and ``[val]`` sections."""
+    return LoopSettings(
+        out=Path(out), total_steps=cfg.optim.iterations, seed=cfg.run.seed, checkpoint_every=cfg.run.checkpoint_every,
+        log_every=cfg.run.log_every, val_every=cfg.val.every, batch_size=cfg.optim.batch_size, stage=stage,
+    )
+
+
 class Recipe:
     """What a recipe supplies to :func:`train`. Subclass and fill in the methods below."""
 
@@ -310,5 +318,5 @@ def _apply_changed_hyperparameters(recipe: Recipe, changed: list[str]) -> None:
         recipe.apply_config_to_optimizers(changed)
 
 
-__all__ = ["Recipe", "LoopSettings", "train", "NonFiniteLossError", "RecipeMismatchError", "check_same_recipe",
+__all__ = ["Recipe", "LoopSettings", "settings_for", "train", "NonFiniteLossError", "RecipeMismatchError", "check_same_recipe",
            "is_main_process", "Validator"]

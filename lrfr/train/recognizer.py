@@ -18,7 +18,7 @@ from lrfr.devices import resolve_device
 from lrfr.train.batches import EpochBatches, augment, gather, step_generator
 from lrfr.train.data import build_training_set
 from lrfr.train.optim import build_optimizer, build_step_schedule, set_learning_rate
-from lrfr.train.engine import LoopSettings, NonFiniteLossError, Recipe, Validator, train
+from lrfr.train.engine import NonFiniteLossError, Recipe, Validator, settings_for, train
 from lrfr.train.recognizer_config import RecognizerPipeline
 
 __all__ = ["RecognizerRecipe", "train_recognizer", "build_training_set", "NonFiniteLossError"]
@@ -44,14 +44,6 @@ def _build(cfg: RecognizerPipeline, n_classes: int, device: torch.device, model=
 
 def _config_text(cfg: RecognizerPipeline) -> str:
     return dump_toml(dataclasses.asdict(cfg))
-
-
-def loop_settings(cfg, out: Path, stage: str, batch_size: int) -> LoopSettings:
-    """The engine's settings from a recipe's ``[run]``/``[val]``/``[optim]`` sections (shared by recipes)."""
-    return LoopSettings(
-        out=out, total_steps=cfg.optim.iterations, seed=cfg.run.seed, checkpoint_every=cfg.run.checkpoint_every,
-        log_every=cfg.run.log_every, val_every=cfg.val.every, batch_size=batch_size, stage=stage,
-    )
 
 
 class RecognizerRecipe(Recipe):
@@ -123,7 +115,7 @@ def train_recognizer(
     ``stop_after`` ends the run early at that step, after writing a checkpoint (used to test resume).
     """
     recipe = RecognizerRecipe(cfg, progress=progress)
-    settings = loop_settings(cfg, Path(cfg.run.out), "recognizer", cfg.optim.batch_size)
+    settings = settings_for(cfg, Path(cfg.run.out), "recognizer")
     result = train(recipe, settings, validate, resume=resume, progress=progress, stop_after=stop_after,
                    allow_changed=allow_changed)
     return {"model": recipe.model, "head": recipe.head, **result}

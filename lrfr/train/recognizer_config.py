@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lrfr.train.sections import AugmentConfig, DataConfig, RunConfig
+from lrfr.train.sections import AugmentConfig, DataConfig, HeldOutConfig, RunConfig
 
 
 @dataclass
@@ -30,17 +30,7 @@ class MarginConfig:
 
 
 @dataclass
-class ValConfig:
-    #: "synth" (held-out SynthFaces identities), "folder" (an identity-labelled folder) or "none"
-    source: str = "synth"
-    root: str = ""
-    n_identities: int = 60
-    images_per_identity: int = 10
-    identity_offset: int = 100_000
-    seed: int = 1
-    n_folds: int = 10
-    pairs_per_fold: int = 50
-    every: int = 500
+class ValConfig(HeldOutConfig):
     scale: int = 8  # also report accuracy on bicubic LR→HR at this scale (0 = HR only)
 
 

@@ -22,6 +22,22 @@ class DataConfig:
 
 
 @dataclass
+class HeldOutConfig:
+    """The held-out faces a recipe validates on (its ``[val]`` section; each recipe adds its own keys)."""
+
+    #: "synth" (held-out SynthFaces identities), "folder" (an identity-labelled folder) or "none"
+    source: str = "synth"
+    root: str = ""
+    n_identities: int = 60
+    images_per_identity: int = 10
+    identity_offset: int = 100_000
+    seed: int = 1
+    n_folds: int = 10
+    pairs_per_fold: int = 50
+    every: int = 500
+
+
+@dataclass
 class AugmentConfig:
     hflip: bool = True
     crop_pad: int = 0

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrfr.train.sections import AugmentConfig, DataConfig, RunConfig
+from lrfr.train.sections import AugmentConfig, DataConfig, HeldOutConfig, RunConfig
 
 
 @dataclass
@@ -65,17 +65,7 @@ class SRDataConfig(DataConfig):
 
 
 @dataclass
-class SRValConfig:
-    #: "synth" (held-out SynthFaces identities), "folder" (an identity-labelled folder) or "none"
-    source: str = "synth"
-    root: str = ""
-    n_identities: int = 60
-    images_per_identity: int = 10
-    identity_offset: int = 100_000
-    seed: int = 1
-    n_folds: int = 10
-    pairs_per_fold: int = 50
-    every: int = 500
+class SRValConfig(HeldOutConfig):
     #: the recognizer that scores SR faces during validation; "" = the packaged one
     recognizer_weights: str = ""
     grid_images: int = 6

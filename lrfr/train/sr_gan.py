@@ -27,7 +27,7 @@ from lrfr.config import dump_toml
 from lrfr.devices import resolve_device
 from lrfr.train.batches import EpochBatches, augment, gather, step_generator
 from lrfr.train.data import build_training_set
-from lrfr.train.engine import LoopSettings, Recipe, Validator, train
+from lrfr.train.engine import Recipe, Validator, settings_for, train
 from lrfr.train.optim import build_optimizer, build_step_schedule, set_learning_rate
 from lrfr.train.sr_config import SRPipeline
 
@@ -38,9 +38,9 @@ def frozen_recognizer(weights: str, device: torch.device, arch: str | None = Non
     ``arch`` names the architecture of a weight file that does not record it (else it is read or inferred).
     """
     from lrfr import recognition
-    from lrfr.weights import packaged_path
+    from lrfr.weights import resolve
 
-    model = recognition.load(arch or None, weights=weights or packaged_path("sphere20a_synth.pt"), device=device)
+    model = recognition.load(arch or None, weights=resolve(weights, "sphere20a_synth.pt"), device=device)
     for p in model.parameters():
         p.requires_grad_(False)
     return model.eval()
@@ -106,7 +106,9 @@ class SRRecipe(Recipe):
     def _init_generator(self, path: str) -> None:
         from lrfr import sr as sr_models
 
-        init = sr_models.load(path)
+        from lrfr.weights import resolve
+
+        init = sr_models.load(resolve(path))
         want = (self.cfg.model.arch, self.cfg.model.scale, dict(self.cfg.model.kwargs))
         have = (init.arch, init.scale, {k: v for k, v in init.build_kwargs.items() if k != "scale"})
         if (want[0], want[1]) != (have[0], have[1]) or any(have[2].get(k) != v for k, v in want[2].items()):
@@ -258,12 +260,6 @@ class SRRecipe(Recipe):
         return {k: v.detach() for k, v in losses.items()}, sr.detach()
 
 
-def loop_settings_for(cfg: SRPipeline, out: Path, stage: str = "sr") -> LoopSettings:
-    return LoopSettings(out=out, total_steps=cfg.optim.iterations, seed=cfg.run.seed,
-                        checkpoint_every=cfg.run.checkpoint_every, log_every=cfg.run.log_every,
-                        val_every=cfg.val.every, batch_size=cfg.optim.batch_size, stage=stage)
-
-
 def train_sr(cfg: SRPipeline, validate: Validator | None = None, *, resume: bool = True, progress: bool = True,
              stop_after: int | None = None, allow_changed: tuple[str, ...] = (), after_validation=None) -> dict:
     """Train per ``cfg``; returns ``{"recipe", "step", "history", "out", ...}``.
@@ -273,6 +269,6 @@ def train_sr(cfg: SRPipeline, validate: Validator | None = None, *, resume: bool
     recipe = SRRecipe(cfg, progress=progress)
     if after_validation is not None:
         recipe.after_validation = lambda step, metrics, out: after_validation(step, metrics, out, recipe.eval_model())
-    result = train(recipe, loop_settings_for(cfg, Path(cfg.run.out)), validate, resume=resume, progress=progress,
+    result = train(recipe, settings_for(cfg, Path(cfg.run.out), "sr"), validate, resume=resume, progress=progress,
                    stop_after=stop_after, allow_changed=allow_changed)
     return {"recipe": recipe, **result}

@@ -17,3 +17,16 @@ def packaged_path(name: str) -> Path:
         raise FileNotFoundError(f"packaged weights {name!r} not found in {path.parent} (shipped: "
                                 f"{', '.join(known) or 'none'}); reinstall lrfr or pass a weight file")
     return path
+
+
+#: a weight-file setting that starts with this names a file shipped in lrfr/weights
+PACKAGED = "packaged:"
+
+
+def resolve(spec: str | Path, default: str | None = None) -> Path:
+    """A weight-file setting as a path: ``"packaged:NAME"`` → the shipped file, ``""`` → the shipped
+    ``default`` (when given), anything else → that path."""
+    text = str(spec)
+    if not text and default is not None:
+        text = PACKAGED + default
+    return packaged_path(text[len(PACKAGED):]) if text.startswith(PACKAGED) else Path(text)
