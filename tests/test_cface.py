@@ -24,6 +24,7 @@ from lrfr.train.cface import CFaceTrainer, train_cface
 from lrfr.train.cface_config import CFacePipeline, stage_schedule
 from lrfr.train.checkpoint import load_checkpoint
 from lrfr.train.engine import RecipeMismatchError
+from state_compare import assert_same_state
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,21 +72,6 @@ def tiny(out, cnn_r, **over):
         else:
             data[section] = value
     return from_dict(CFacePipeline, data)
-
-
-def assert_same_state(a, b, where=""):
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for k in a:
-            assert_same_state(a[k], b[k], f"{where}.{k}")
-    elif torch.is_tensor(a):
-        assert torch.equal(a, b), f"{where} differs"
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same_state(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 def same_weights(m1, m2) -> bool:

@@ -21,6 +21,7 @@ from lrfr.io import write_image
 from lrfr.recipes import run_pipeline
 from lrfr.train.checkpoint import load_checkpoint
 from lrfr.train.engine import NonFiniteLossError, RecipeMismatchError
+from state_compare import assert_same_state
 
 
 @pytest.fixture(scope="module")
@@ -76,21 +77,6 @@ def write_pipeline(path, data):
 
 def parts_of(out):
     return load_checkpoint(out / "checkpoint.pt")["parts"]
-
-
-def assert_same_state(a, b, where=""):
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for k in a:
-            assert_same_state(a[k], b[k], f"{where}.{k}")
-    elif torch.is_tensor(a):
-        assert torch.equal(a, b), f"{where} differs"
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same_state(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 @pytest.mark.parametrize("name,make", RECIPES, ids=[r[0] for r in RECIPES])
