@@ -84,6 +84,12 @@ def config_sha256(cfg) -> str:
     return hashlib.sha256(dump_toml(dataclasses.asdict(cfg)).encode()).hexdigest()
 
 
+def provenance(cfg, steps: int, validation: dict) -> dict:
+    """What every model file of a run records about how it was made."""
+    return {"pipeline": cfg.name, "steps": steps, "validation": validation, "config_sha256": config_sha256(cfg),
+            "trained_on": f"{cfg.data.source}:{cfg.data.root or 'SynthFaces'}"}
+
+
 def write_run_outputs(out: Path, history: list[dict], meta: dict, title: str) -> list[Path]:
     """``history.csv``, ``final.json`` and ``training.png`` of a finished run."""
     import pandas as pd
@@ -126,8 +132,7 @@ def run_recognizer(cfg, *, resume: bool = True, progress: bool = True, allow_cha
         return {"out": out, "step": result["step"], "files": [out / "checkpoint.pt"]}
     final = dict(validate(result["model"])) if validate is not None else {}
     m = cfg.model
-    meta = {"pipeline": cfg.name, "steps": result["step"], "validation": final, "config_sha256": config_sha256(cfg),
-            "trained_on": f"{cfg.data.source}:{cfg.data.root or 'SynthFaces'}"}
+    meta = provenance(cfg, result["step"], final)
     dtypes = {"float32": torch.float32, "float16": torch.float16}
     if cfg.run.weights_dtype not in dtypes:
         raise ConfigError(f"run.weights_dtype must be one of {', '.join(dtypes)}; got {cfg.run.weights_dtype!r}")
@@ -183,9 +188,8 @@ def run_sr(cfg, *, resume: bool = True, progress: bool = True, allow_changed: tu
     recipe = result["recipe"]
     generator = recipe.eval_model()
     final = dict(validate(generator)) if validate is not None else {}
-    meta = {"pipeline": cfg.name, "steps": result["step"], "validation": final, "config_sha256": config_sha256(cfg),
-            "trained_on": f"{cfg.data.source}:{cfg.data.root or 'SynthFaces'}", "degrade": cfg.data.degrade,
-            "scale": cfg.model.scale, "weights_dtype": cfg.run.weights_dtype}
+    meta = {**provenance(cfg, result["step"], final), "degrade": cfg.data.degrade, "scale": cfg.model.scale,
+            "weights_dtype": cfg.run.weights_dtype}
     files = [sr_models.save(copy.deepcopy(generator).cpu(), out / "generator.pt", meta=meta, dtype=cfg.run.weights_dtype)]
     if recipe.D is not None:
         files.append(sr_models.save_discriminator(copy.deepcopy(recipe.D).cpu(), out / "discriminator.pt", meta=meta,

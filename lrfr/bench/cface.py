@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lrfr.bench.common import measure_in_subprocess
+from lrfr.bench.common import measure_in_subprocess, time_steps
 
 CONFIGS = {
     "synth (48x16, D 32/256)": ({"channels": 48, "blocks": 16, "batch_norm": True, "bicubic_skip": True},
@@ -56,24 +56,9 @@ def _stage1_step(generator: dict, discriminator: dict, device: str, batch_size: 
     setup_s = time.perf_counter() - t0
     recipe.set_mode(True)
     steps = iter(range(10**9))
-    recipe.train_step(next(steps))  # warm-up
-    sync()
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-    n, t0 = 0, time.perf_counter()
-    while True:
-        recipe.train_step(next(steps))
-        sync()
-        n += 1
-        if n >= max_batches or time.perf_counter() - t0 >= max_seconds:
-            break
-    dt = time.perf_counter() - t0
-    out = {"images_per_s": n * batch_size / dt, "timed_steps": n, "batch_size": batch_size,
-           "seconds_per_step": dt / n, "training_images": len(trainer.data),
-           "setup_s": setup_s,
-           "losses": "eq. 7: adversarial + perceptual(recognizer) + C-Face (cached HR features), D step"}
-    if device.startswith("cuda"):
-        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    out = time_steps(lambda: recipe.train_step(next(steps)), device, batch_size, max_batches, max_seconds)
+    out.update({"batch_size": batch_size, "training_images": len(trainer.data), "setup_s": setup_s,
+                "losses": "eq. 7: adversarial + perceptual(recognizer) + C-Face (cached HR features), D step"})
     return out
 
 

@@ -74,3 +74,29 @@ def write_json(path: str | Path, data: dict) -> Path:
     from lrfr.io import atomic_write_text
 
     return atomic_write_text(path, json.dumps(data, indent=2, default=float) + "\n")
+
+
+def time_steps(step, device: str, batch_size: int, max_batches: int, max_seconds: float) -> dict[str, Any]:
+    """Time ``step()`` after one warm-up call: at least one timed call, at most ``max_batches`` or
+    ``max_seconds``; returns ``images_per_s``, ``timed_steps``, ``seconds_per_step`` and, on CUDA,
+    ``peak_gpu_mb`` (peak allocated memory of the timed calls)."""
+    import torch
+
+    cuda = device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    step()  # warm-up
+    sync()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    n, t0 = 0, time.perf_counter()
+    while True:
+        step()
+        sync()
+        n += 1
+        if n >= max_batches or time.perf_counter() - t0 >= max_seconds:
+            break
+    dt = time.perf_counter() - t0
+    out = {"images_per_s": n * batch_size / dt, "timed_steps": n, "seconds_per_step": dt / n}
+    if cuda:
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out

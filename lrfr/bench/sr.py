@@ -14,27 +14,16 @@ allocated GPU memory. Runs are time-boxed (at least one timed batch).
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-from lrfr.bench.common import measure_in_subprocess
+from lrfr.bench.common import measure_in_subprocess, time_steps
 
 FRONT_ENDS = {
     "bicubic": ("bicubic", {}),
     "srresnet-64x16 (paper)": ("srresnet", {"channels": 64, "blocks": 16}),
     "srresnet-48x16 (shipped)": ("srresnet", {"channels": 48, "blocks": 16, "bicubic_skip": True}),
 }
-
-
-def _timed(fn, sync, max_batches: int, max_seconds: float) -> tuple[int, float]:
-    n, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        sync()
-        n += 1
-        if n >= max_batches or time.perf_counter() - t0 >= max_seconds:
-            return n, time.perf_counter() - t0
 
 
 def _inference(arch: str, kwargs: dict, device: str, variant: str, batch_size: int, max_batches: int,
@@ -53,21 +42,13 @@ def _inference(arch: str, kwargs: dict, device: str, variant: str, batch_size: i
         x = x.contiguous(memory_format=torch.channels_last)
     amp = (torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if variant == "bf16"
            else contextlib.nullcontext())
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-
     def step():
         with torch.no_grad(), amp:
             model(x)
 
-    step()  # warm-up
-    sync()
-    n, dt = _timed(step, sync, max_batches, max_seconds)
-    out = {"params": sum(p.numel() for p in model.parameters()), "images_per_s": n * batch_size / dt,
-           "timed_batches": n}
-    if device.startswith("cuda"):
-        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    out = time_steps(step, device, batch_size, max_batches, max_seconds)
+    out["timed_batches"] = out.pop("timed_steps")
+    out["params"] = sum(p.numel() for p in model.parameters())
     return out
 
 
@@ -90,17 +71,10 @@ def _train_step(kwargs: dict, device: str, batch_size: int, max_batches: int, ma
     })
     recipe = SRRecipe(cfg, progress=False)
     recipe.set_mode(True)
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     steps = iter(range(10**9))
-    recipe.train_step(next(steps))  # warm-up
-    sync()
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
-    n, dt = _timed(lambda: recipe.train_step(next(steps)), sync, max_batches, max_seconds)
-    out = {"images_per_s": n * batch_size / dt, "timed_steps": n, "batch_size": batch_size,
-           "losses": "pixel + perceptual(recognizer) + identity + adversarial, D step"}
-    if device.startswith("cuda"):
-        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    out = time_steps(lambda: recipe.train_step(next(steps)), device, batch_size, max_batches, max_seconds)
+    out.update({"batch_size": batch_size,
+                "losses": "pixel + perceptual(recognizer) + identity + adversarial, D step"})
     return out
 
 
