@@ -9,6 +9,14 @@ protocols (LFW standard, LFW-BLUFR, CelebA verification, PSNR/SSIM).
     model = lrfr.sr.build("bicubic", scale=8)
 """
 import importlib
+import os
+
+# OpenMP worker threads (torch's CPU kernels) spin while they wait for work by default. On a machine
+# shared with other processes that spinning steals the cores: measured on 2 cores under load, embedding
+# ran 3-9x slower and used 3-6x the CPU per image. Waiting passively costs nothing measurable when
+# the machine is idle (`lrfr bench all` records both). Takes effect only when lrfr is imported before
+# torch (the `lrfr` command always is); set OMP_WAIT_POLICY=ACTIVE to keep OpenMP's default.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 

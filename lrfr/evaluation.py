@@ -14,6 +14,21 @@ the recognizer's input) stops the evaluation with an error naming it, unless
 ``on_bad_image="skip"``; then the table gains the columns ``n_images_skipped`` and
 ``n_pairs_removed``, and ``table.attrs["skipped"][protocol]`` lists the images (path, reason) and
 the pairs (or, for BLUFR, per-trial counts) they removed.
+
+Settings. ``setting="both_low"`` (default; every paper's table): every image is degraded and
+super-resolved. ``setting="cross"`` (the surveillance case: a camera's tiny face against a
+watch-list of HR photos): only the probes are — the first image of each verification pair and
+the BLUFR gallery stay at HR, the second image of each pair and the BLUFR probes go LR → SR.
+BLUFR's all-pairs verification has no first and second image, so in the cross setting its
+``vr@...`` columns are NaN (the cross-resolution verification figure is LFW's or CelebA's).
+
+Pinned results. Every row names what produced it: ``recognizer`` and ``recognizer_sha256``,
+``sr`` and ``sr_sha256`` (a model file's sha256; ``"module:<digest>"`` for an ``nn.Module``; the
+name itself for a parameter-free front-end such as ``"bicubic"``), ``degrade`` (the canonical
+degradation spec, :mod:`lrfr.data.degradations`; ``"none"`` for ``"hr"``) and ``degrade_seed``,
+``setting``, ``protocol_config_sha256`` (of the protocol's resolved config) and
+``lrfr_version``; ``table.attrs["pinned"]`` keeps the same. The same inputs give a bit-identical
+table.
 """
 from __future__ import annotations
 
@@ -27,7 +42,12 @@ import torch
 from torch import nn
 
 from lrfr.devices import resolve_device
-from lrfr.features import HR, ON_BAD_IMAGE, extract_features, model_key, sr_name
+from lrfr.errors import LrfrError
+from lrfr.features import HR, ON_BAD_IMAGE, Extracted, extract_features, model_key, module_digest, sr_name
+
+#: ``both_low``: gallery and probes (both images of a pair) degraded and super-resolved;
+#: ``cross``: gallery / first image at HR, probes / second image LR → SR
+SETTINGS = ("both_low", "cross")
 
 #: the narrow sphere20a shipped in the package, trained on SynthFaces (see README)
 PACKAGED_RECOGNIZER = "sphere20a_synth.pt"
@@ -55,6 +75,102 @@ def resolve_recognizer(recognizer: nn.Module | str | None, weights: str | Path |
     return model, key
 
 
+def recognizer_sha256(recognizer: nn.Module | str | None, weights: str | Path | None) -> str:
+    """The sha256 of the recognizer's weight file (the packaged one when neither is given), or
+    ``module:<digest>`` for a recognizer passed as a module."""
+    from lrfr.fingerprint import file_sha256
+
+    if isinstance(recognizer, nn.Module):
+        return f"module:{module_digest(recognizer)}"
+    return file_sha256(weights if weights is not None else packaged_recognizer_path())
+
+
+def sr_sha256(sr: object) -> str:
+    """What pins an SR front-end: its model file's sha256, ``module:<digest>`` for a module, and the
+    name itself for ``"hr"`` and parameter-free registry front-ends (``"bicubic"``)."""
+    from lrfr.fingerprint import file_sha256
+
+    if isinstance(sr, nn.Module):
+        return f"module:{module_digest(sr)}"
+    if isinstance(sr, (str, Path)) and Path(str(sr)).is_file():
+        return file_sha256(sr)
+    return str(sr) if isinstance(sr, (str, Path)) else f"callable:{getattr(sr, '__qualname__', type(sr).__name__)}"
+
+
+def protocol_config_sha256(proto) -> str:
+    """sha256 of the protocol's resolved config (every key but the progress switch), as sorted JSON."""
+    import dataclasses
+    import hashlib
+    import json
+
+    cfg = {k: v for k, v in dataclasses.asdict(proto.config).items() if k != "progress"}
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def cross_resolution_data(data):
+    """``(data', n_hr)``: ``data`` re-indexed for the cross setting. ``data'.image_paths`` lists the
+    images seen at HR (first image of each pair; BLUFR gallery) and then those seen LR → SR (second
+    image of each pair; BLUFR probes); an image used both ways appears twice. ``n_hr``: how many
+    of the paths are HR. Each BLUFR trial's test set becomes its gallery (HR) plus probes (LR)."""
+    import dataclasses
+
+    paths = list(data.image_paths)
+
+    def positions(used, offset):
+        pos = np.full(len(paths), -1, np.int64)
+        pos[used] = offset + np.arange(len(used))
+        return pos
+
+    if hasattr(data, "pair_index"):
+        hr, lr = np.unique(data.pair_index[:, 0]), np.unique(data.pair_index[:, 1])
+        at_hr, at_lr = positions(hr, 0), positions(lr, len(hr))
+        new = dataclasses.replace(data, image_paths=[paths[i] for i in hr] + [paths[i] for i in lr],
+                                  pair_index=np.stack([at_hr[data.pair_index[:, 0]], at_lr[data.pair_index[:, 1]]], 1))
+    elif hasattr(data, "gal_index"):
+        hr, lr = np.unique(np.concatenate(data.gal_index)), np.unique(np.concatenate(data.prob_index))
+        at_hr, at_lr = positions(hr, 0), positions(lr, len(hr))
+        gal = [at_hr[g] for g in data.gal_index]
+        prob = [at_lr[p] for p in data.prob_index]
+        new = dataclasses.replace(data, image_paths=[paths[i] for i in hr] + [paths[i] for i in lr],
+                                  labels=np.concatenate([data.labels[hr], data.labels[lr]]),
+                                  gal_index=gal, prob_index=prob,
+                                  test_index=[np.concatenate([g, p]) for g, p in zip(gal, prob)])
+    else:
+        raise LrfrError(f"{data.protocol}: the cross-resolution setting needs verification pairs or a gallery "
+                        f"and probes; {type(data).__name__} has neither")
+    new.conventions = dict(data.conventions, setting="cross: first image of each pair / gallery at HR, "
+                           "second image / probes degraded and super-resolved")
+    return new, len(hr)
+
+
+def _join(a: Extracted, b: Extracted) -> Extracted:
+    if not len(a.features):
+        return b
+    return Extracted(np.concatenate([a.features, b.features]), np.concatenate([a.psnr, b.psnr]),
+                     np.concatenate([a.ssim, b.ssim]), {**a.skipped, **b.skipped})
+
+
+def setting_features(data, n_hr: int, sr, recognizer: nn.Module, **extract) -> Extracted:
+    """Features of ``data.image_paths``: the first ``n_hr`` at HR (the cross setting's gallery /
+    first images, see :func:`cross_resolution_data`), the rest degraded and super-resolved by
+    ``sr``; ``extract``: the keyword arguments of :func:`lrfr.features.extract_features`."""
+    ex = extract_features(data.image_paths[n_hr:], sr, recognizer, **extract)
+    if n_hr:
+        ex = _join(extract_features(data.image_paths[:n_hr], HR, recognizer, **extract), ex)
+    return ex
+
+
+def _blank_cross_verification(result) -> None:
+    """BLUFR's all-pairs verification is not a cross-resolution figure: its columns become NaN."""
+    for k in result.summary:
+        if k.startswith("vr@"):
+            result.summary[k] = float("nan")
+    for col in result.per_fold.columns:
+        if col.startswith("vr@"):
+            result.per_fold[col] = np.nan
+    result.curves.pop("roc", None)
+
+
 def default_synth_data(workdir: Path | None = None, progress: bool = True) -> Path:
     """The held-out SynthFaces test set (identities never used in training), exported once."""
     from lrfr.data.synth import SynthFaces
@@ -67,6 +183,12 @@ def default_synth_data(workdir: Path | None = None, progress: bool = True) -> Pa
 
 #: the SynthFaces evaluation set: identities from 1,000,000 on, disjoint from any training range
 SYNTH_TEST = dict(n_identities=60, images_per_identity=10, seed=2024, identity_offset=1_000_000)
+
+
+def lrfr_version() -> str:
+    import lrfr
+
+    return lrfr.__version__
 
 
 def _as_list(x) -> list:
@@ -91,6 +213,8 @@ def evaluate(
     progress: bool = True,
     cache: bool = True,
     on_bad_image: str = "error",
+    setting: str = "both_low",
+    degrade_seed: int = 0,
 ) -> pd.DataFrame:
     """Evaluate one or more SR front-ends on one or more protocols; one row per (SR model, protocol).
 
@@ -105,22 +229,36 @@ def evaluate(
         ``blufr_lfw_config.mat``; an identity-per-folder tree for ``celeba``). ``None`` → the
         held-out SynthFaces test set, exported under ``workdir``.
     scale: the degradation factor (HR → HR/scale → SR). ``degrade``: ``"bicubic"`` (antialiased,
-        C-Face's chain) or ``"bilinear_steps"`` (PFSR's chain).
+        C-Face's chain), ``"bilinear_steps"`` (PFSR's chain), or a degradation spec such as
+        ``"blur:sigma=1.2,down:bicubic,noise:gauss=0.02,jpeg:q=40"`` (:mod:`lrfr.data.degradations`),
+        its random draws seeded per image from ``degrade_seed`` and the image's name.
+    setting: ``"both_low"`` (default) or ``"cross"`` (HR gallery / first image, LR probes; module doc).
     on_bad_image: ``"error"`` (default): an image that cannot be read, or is not of the
         recognizer's input size, stops the run naming it. ``"skip"``: such images are left out
         with every pair that uses them, and reported (module doc).
     """
     from lrfr import protocols as protocol_registry
 
+    from lrfr.data.degradations import canonical
+    from lrfr.weights import PACKAGED
+    from lrfr.weights import resolve as resolve_weights
+
     if on_bad_image not in ON_BAD_IMAGE:
         raise ValueError(f"on_bad_image must be one of {', '.join(ON_BAD_IMAGE)}; got {on_bad_image!r}")
+    if setting not in SETTINGS:
+        raise ValueError(f"setting must be one of {', '.join(SETTINGS)}; got {setting!r}")
+    spec = canonical(degrade)
     device = resolve_device(device)
     workdir = Path(workdir) if workdir is not None else None
     root = Path(data) if data is not None else default_synth_data(workdir, progress)
     if not root.exists():
         raise FileNotFoundError(f"data root not found: {root}")
+    if isinstance(weights, str) and weights.startswith(PACKAGED):
+        weights = resolve_weights(weights)
     rec, rec_key = resolve_recognizer(recognizer, weights)
-    srs = _as_list(sr_model) or ["bicubic"]
+    rec_sha = recognizer_sha256(recognizer, weights)
+    srs = [resolve_weights(s) if isinstance(s, str) and s.startswith(PACKAGED) else s
+           for s in _as_list(sr_model)] or ["bicubic"]
     protos = [protocol_registry.get(p) for p in _as_list(protocol)]
     if not protos:
         raise ValueError("evaluate: no protocol given")
@@ -128,19 +266,24 @@ def evaluate(
         if hasattr(proto.config, "progress"):
             proto.config.progress = proto.config.progress and progress
 
+    pinned = {"lrfr_version": lrfr_version(), "recognizer": getattr(rec, "arch", type(rec).__name__),
+              "recognizer_sha256": rec_sha, "degrade": spec, "degrade_seed": int(degrade_seed),
+              "setting": setting, "scale": scale, "sr_sha256": {}, "protocol_config_sha256": {}}
     rows, results, conventions, headline, skipped = [], {}, {}, {}, {}
     for proto in protos:
         prepared = proto.prepare(root, workdir=workdir)
+        n_hr = 0
+        if setting == "cross":
+            prepared, n_hr = cross_resolution_data(prepared)
         conventions[proto.name] = getattr(prepared, "conventions", None) or getattr(proto, "conventions", {})
+        proto_sha = pinned["protocol_config_sha256"][proto.name] = protocol_config_sha256(proto)
         for sr in srs:
-            ex = extract_features(
-                prepared.image_paths, sr, rec, scale=scale, flip=proto.flip, degrade=degrade,
-                batch_size=batch_size, device=device, progress=progress, cache=cache, recognizer_key=rec_key,
-                on_bad_image=on_bad_image,
-            )
+            ex = setting_features(prepared, n_hr, sr, rec, scale=scale, flip=proto.flip, degrade=spec,
+                                  batch_size=batch_size, device=device, progress=progress, cache=cache,
+                                  recognizer_key=rec_key, on_bad_image=on_bad_image, degrade_seed=degrade_seed)
             data, feats, q_psnr, q_ssim = prepared, ex.features, ex.psnr, ex.ssim
             removed = {"n_pairs_removed": 0}
-            if ex.skipped:
+            if ex.skipped:  # (an image used at HR and LR in the cross setting is left out of both)
                 bad = [i for i, p in enumerate(prepared.image_paths) if str(Path(p)) in ex.skipped]
                 data, removed = proto.without_images(prepared, bad)
                 keep = np.ones(len(prepared.image_paths), bool)
@@ -151,15 +294,26 @@ def evaluate(
                     **removed,
                 }
             result = proto.run(data, feats)
+            if setting == "cross" and hasattr(data, "gal_index"):
+                _blank_cross_verification(result)
             name = sr_name(sr)
             results[(name, proto.name)] = result
             headline[proto.name] = list(result.headline)
+            is_hr = isinstance(sr, str) and sr == HR
+            pinned["sr_sha256"][name] = sr_sha = sr_sha256(sr)
             row = {
                 "sr": name,
                 "protocol": proto.name,
-                "scale": 1 if sr == HR else scale,
-                "recognizer": getattr(rec, "arch", type(rec).__name__),
-                "n_images": len(data.image_paths),
+                "setting": setting,
+                "scale": 1 if is_hr else scale,
+                "degrade": "none" if is_hr else spec,
+                "degrade_seed": int(degrade_seed),
+                "recognizer": pinned["recognizer"],
+                "recognizer_sha256": rec_sha,
+                "sr_sha256": sr_sha,
+                "protocol_config_sha256": proto_sha,
+                "lrfr_version": pinned["lrfr_version"],
+                "n_images": len({str(p) for p in data.image_paths}),
                 "psnr": float(np.nanmean(q_psnr)) if np.isfinite(q_psnr).any() else np.nan,
                 "ssim": float(np.nanmean(q_ssim)) if np.isfinite(q_ssim).any() else np.nan,
             }
@@ -173,6 +327,7 @@ def evaluate(
     table.attrs["conventions"] = conventions
     table.attrs["headline"] = headline
     table.attrs["data"] = str(root)
+    table.attrs["pinned"] = pinned
     if on_bad_image == "skip":
         table.attrs["skipped"] = skipped
     return table

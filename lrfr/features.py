@@ -42,7 +42,7 @@ ON_BAD_IMAGE = ("error", "skip")
 @dataclass(frozen=True)
 class FeatureKey:
     scale: int
-    degrade: str
+    degrade: str  # canonical degradation spec and its base seed
     sr: str
     recognizer: str
     flip: str | None
@@ -197,14 +197,24 @@ def extract(
     progress: bool = True,
     cache: bool = True,
     recognizer_key: str | None = None,
+    degrade_seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(features, psnr, ssim)`` for ``paths``: :func:`extract_features` with
     ``on_bad_image="error"`` (an image that cannot be used raises, naming it)."""
     out = extract_features(
         paths, sr, recognizer, scale=scale, flip=flip, degrade=degrade, batch_size=batch_size, device=device,
-        progress=progress, cache=cache, recognizer_key=recognizer_key,
+        progress=progress, cache=cache, recognizer_key=recognizer_key, degrade_seed=degrade_seed,
     )
     return out.features, out.psnr, out.ssim
+
+
+def degradation_seed(base: int, path: str | Path) -> int:
+    """The degradation seed of one image: from the base seed and the image's last two path parts
+    (``Name/Name_0001.jpg``), so a data set copied elsewhere degrades to the same bytes."""
+    from lrfr.data.degradations import image_seed
+
+    p = Path(path)
+    return image_seed(base, f"{p.parent.name}/{p.name}")
 
 
 def expected_size(recognizer: nn.Module) -> tuple[int, int] | None:
@@ -230,11 +240,14 @@ def extract_features(
     cache: bool = True,
     recognizer_key: str | None = None,
     on_bad_image: str = "error",
+    degrade_seed: int = 0,
 ) -> Extracted:
     """Features, PSNR and SSIM for ``paths`` (NaN quality for ``"hr"``), as :class:`Extracted`.
 
-    Chain per batch of HR images (float [0, 1]): ``lrfr.data.degrade.downsample(hr, scale,
-    method=degrade)`` → SR model → clamp to [0, 1] → recognizer (flip-fused by ``embed``). Every
+    Chain per batch of HR images (float [0, 1]): ``lrfr.data.degrade.degrade_batch(hr, scale,
+    degrade, seeds)`` (``degrade``: ``"bicubic"``, ``"bilinear_steps"`` or a degradation spec of
+    :mod:`lrfr.data.degradations`; image ``p``'s seed is :func:`degradation_seed` ``(degrade_seed, p)``,
+    so its LR bytes do not depend on the batch it falls in) → SR model → clamp to [0, 1] → recognizer (flip-fused by ``embed``). Every
     HR image must have the recognizer's ``input_size`` (else the first image's size, for a
     recognizer that declares none) and the SR output must restore it. PSNR/SSIM: RGB, data range 1,
     no border crop (see :mod:`lrfr.metrics.quality`).
@@ -245,7 +258,7 @@ def extract_features(
     """
     from tqdm.auto import tqdm
 
-    from lrfr.data.degrade import downsample
+    from lrfr.data.degradations import apply_degradation, canonical
     from lrfr.data.folders import read_images
     from lrfr.metrics.quality import psnr, ssim
     from lrfr.recognition import embed
@@ -257,7 +270,9 @@ def extract_features(
     device = resolve_device(device)
     sr_key = model_key(sr)
     rec_key = recognizer_key or model_key(recognizer)
-    key = FeatureKey(scale, degrade, sr_key, rec_key, flip) if cache and sr_key and rec_key else None
+    spec = canonical(degrade)  # a malformed spec fails here, before any image is read
+    chain = "none" if isinstance(sr, str) and sr == HR else f"{spec}#seed={int(degrade_seed)}"  # HR is never degraded
+    key = FeatureKey(scale, chain, sr_key, rec_key, flip) if cache and sr_key and rec_key else None
     store = _cache_store(key)
     paths = [str(Path(p)) for p in paths]
     if on_bad_image == "error":
@@ -292,7 +307,7 @@ def extract_features(
             x = hr
             q_psnr = q_ssim = np.full(len(chunk), np.nan, np.float32)
         else:
-            lr = downsample(hr, scale, method=degrade)
+            lr = apply_degradation(hr, scale, spec, [degradation_seed(degrade_seed, p) for p in chunk])
             with torch.no_grad():
                 lr = lr.to(device)
                 if channels_last:

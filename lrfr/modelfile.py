@@ -46,6 +46,7 @@ FAMILIES = {
     "recognizer": ("a recognizer", "pass it as --weights / weights= (lrfr.recognition.load)"),
     "sr": ("an SR generator", "pass it as --sr / sr_model= (lrfr.sr.load)"),
     "discriminator": ("an SR discriminator", "load it with lrfr.sr.load_discriminator; it is not a front-end"),
+    "prior": ("a face-prior network", "load it with lrfr.priors.landmarks.load_heatmap_net; it is not a front-end"),
 }
 KEYS = ("format", "family", "arch", "kwargs", "state_dict", "dtype", "meta")
 _REQUIRED = ("format", "family", "arch", "kwargs", "state_dict")

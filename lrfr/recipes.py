@@ -72,8 +72,26 @@ def run_pipeline(path: str | Path, overrides: list[str] = (), *, resume: bool = 
     data = apply_overrides(load_toml(path), list(overrides))
     cfg = parse_pipeline(data, str(path))
     entry = RECIPE_REGISTRY.get(cfg.kind)
-    return entry.runner(cfg, resume=resume, progress=progress, allow_changed=tuple(allow_changed),
-                        stop_after=stop_after)
+    # under torchrun (WORLD_SIZE > 1) every process runs this same call; see lrfr.train.distributed
+    from lrfr.train import distributed
+
+    formed = distributed.init_from_env(getattr(getattr(cfg, "run", None), "device", "auto"))
+    try:
+        return entry.runner(cfg, resume=resume, progress=progress and distributed.rank() == 0,
+                            allow_changed=tuple(allow_changed), stop_after=stop_after)
+    finally:
+        if formed:
+            distributed.barrier()
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _main_writes(out: Path, step: int) -> dict | None:
+    """After a data-parallel run, every rank but 0 is done: rank 0 alone scores and writes the outputs."""
+    from lrfr.train.engine import is_main_process
+
+    return None if is_main_process() else {"out": out, "step": step, "files": []}
 
 
 def config_sha256(cfg) -> str:
@@ -130,6 +148,8 @@ def run_recognizer(cfg, *, resume: bool = True, progress: bool = True, allow_cha
     out = Path(result["out"])
     if result["step"] < cfg.optim.iterations:  # stopped early on purpose: the checkpoint is the output
         return {"out": out, "step": result["step"], "files": [out / "checkpoint.pt"]}
+    if (elsewhere := _main_writes(out, result["step"])) is not None:
+        return elsewhere
     final = dict(validate(result["model"])) if validate is not None else {}
     m = cfg.model
     meta = provenance(cfg, result["step"], final)
@@ -159,8 +179,10 @@ def _sr_config():
 
 
 def run_sr(cfg, *, resume: bool = True, progress: bool = True, allow_changed: tuple[str, ...] = (),
-           stop_after: int | None = None) -> dict:
-    """Train an SR generator; writes ``generator.pt`` (+ ``discriminator.pt``), ``grid.png`` and the history."""
+           stop_after: int | None = None, trainer: Callable[..., dict] | None = None) -> dict:
+    """Train an SR generator; writes ``generator.pt`` (+ ``discriminator.pt``), ``grid.png`` and the history.
+
+    ``trainer``: the training function (default :func:`lrfr.train.sr_gan.train_sr`; PFSR passes its own)."""
     import copy
 
     from lrfr import sr as sr_models
@@ -180,11 +202,13 @@ def run_sr(cfg, *, resume: bool = True, progress: bool = True, allow_changed: tu
     def grid(step, metrics, out, model):
         validate.grid(model, out / "grid.png", title=f"{cfg.name} @{step}")
 
-    result = train_sr(cfg, validate, resume=resume, progress=progress, stop_after=stop_after,
+    result = (trainer or train_sr)(cfg, validate, resume=resume, progress=progress, stop_after=stop_after,
                       allow_changed=allow_changed, after_validation=grid if validate is not None else None)
     out = Path(result["out"])
     if result["step"] < cfg.optim.iterations:
         return {"out": out, "step": result["step"], "files": [out / "checkpoint.pt"]}
+    if (elsewhere := _main_writes(out, result["step"])) is not None:
+        return elsewhere
     recipe = result["recipe"]
     generator = recipe.eval_model()
     final = dict(validate(generator)) if validate is not None else {}
@@ -252,6 +276,8 @@ def run_cface(cfg, *, resume: bool = True, progress: bool = True, allow_changed:
     result = train_cface(cfg, validate, resume=resume, progress=progress, stop_after=stop_after,
                          allow_changed=allow_changed, after_validation=grid if validate is not None else None)
     out = Path(result["out"])
+    if result["complete"] and (elsewhere := _main_writes(out, result["step"])) is not None:
+        return elsewhere
     for s, h in result["histories"].items():
         plot_history(h, out / f"stage{s}" / "training.png", title=f"{cfg.name}: stage {s}")
     if not result["complete"]:  # stopped on purpose: the checkpoints are the output
@@ -313,3 +339,67 @@ def run_cface(cfg, *, resume: bool = True, progress: bool = True, allow_changed:
 
 
 register_recipe("cface", _cface_config(), "C-Face: compare-face loss, four-stage training (papers/004)")(run_cface)
+
+
+# ---------------------------------------------------------------------------------------------
+# PFSR (papers/002): the progressive generator, and the landmark-heatmap network its losses need
+
+
+def _pfsr_config():
+    from lrfr.train.pfsr_config import PFSRPipeline
+
+    return PFSRPipeline
+
+
+def run_pfsr(cfg, **kwargs) -> dict:
+    """Train PFSR step by step (:mod:`lrfr.train.pfsr`); the outputs are the SR recipe's."""
+    from lrfr.train.pfsr import train_pfsr
+
+    return run_sr(cfg, trainer=train_pfsr, **kwargs)
+
+
+register_recipe("pfsr", _pfsr_config(),
+                "PFSR: progressive 8x generator, attention and heatmap losses (papers/002)")(run_pfsr)
+
+
+def _landmarks_config():
+    from lrfr.train.landmarks_config import LandmarksPipeline
+
+    return LandmarksPipeline
+
+
+def run_landmarks(cfg, *, resume: bool = True, progress: bool = True, allow_changed: tuple[str, ...] = (),
+                  stop_after: int | None = None) -> dict:
+    """Train the landmark-heatmap network; writes ``heatmap_net.pt`` (family "prior"), NME and the history."""
+    import copy
+
+    from lrfr.priors.landmarks import save_heatmap_net
+    from lrfr.train.landmarks import check_config, nme_validator, train_landmarks
+
+    check_config(cfg)
+    if cfg.run.weights_dtype not in ("float32", "float16"):
+        raise ConfigError(f"run.weights_dtype must be float32 or float16; got {cfg.run.weights_dtype!r}")
+    validate = nme_validator(cfg, progress=progress)
+    result = train_landmarks(cfg, validate, resume=resume, progress=progress, stop_after=stop_after,
+                             allow_changed=allow_changed)
+    out = Path(result["out"])
+    if result["step"] < cfg.optim.iterations:
+        return {"out": out, "step": result["step"], "files": [out / "checkpoint.pt"]}
+    if (elsewhere := _main_writes(out, result["step"])) is not None:
+        return elsewhere
+    model = copy.deepcopy(result["recipe"].eval_model()).cpu().eval()
+    meta = {**provenance(cfg, result["step"], {}), "weights_dtype": cfg.run.weights_dtype,
+            "sigma_fraction": cfg.data.sigma_fraction, "factors": list(cfg.data.factors)}
+    path = save_heatmap_net(model, out / "heatmap_net.pt", meta=meta, dtype=cfg.run.weights_dtype)
+    final = {}
+    if validate is not None:  # what ships is what is scored: the file, read back at its stored dtype
+        from lrfr.priors.landmarks import load_heatmap_net
+
+        final = dict(validate(load_heatmap_net(path)))
+        meta["validation"] = final
+        path = save_heatmap_net(model, path, meta=meta, dtype=cfg.run.weights_dtype)
+    files = [path] + write_run_outputs(out, result["history"], meta, f"{cfg.name}: heatmap network")
+    return {"out": out, "step": result["step"], "final": final, "files": files}
+
+
+register_recipe("landmarks", _landmarks_config(), "PFSR's 5-landmark heatmap network (papers/002 §3.3)")(run_landmarks)

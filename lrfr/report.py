@@ -10,7 +10,7 @@ import pandas as pd
 from lrfr.io import atomic_write_text
 
 # Columns every printed table starts with; the protocol's own headline columns follow.
-LEADING = ["sr", "scale", "psnr", "ssim"]
+LEADING = ["sr", "setting", "degrade", "scale", "psnr", "ssim"]
 
 
 def _headline_columns(keys: list[str]) -> list[str]:
@@ -49,6 +49,7 @@ def write_table(table: pd.DataFrame, out_dir: str | Path, stem: str = "results")
         "rows": json.loads(table.to_json(orient="records")),
         "conventions": table.attrs.get("conventions", {}),
         "data": table.attrs.get("data"),
+        "pinned": table.attrs.get("pinned"),  # recognizer/SR sha256, degradation, setting, protocol hash, version
     }
     if "skipped" in table.attrs:  # images left out by on_bad_image="skip", and the pairs they removed
         payload["skipped"] = table.attrs["skipped"]

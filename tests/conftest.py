@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `import lrfr` does; here it must precede torch's import
+
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]

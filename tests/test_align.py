@@ -196,3 +196,52 @@ def test_warp_crops_large_photo_consistently():
     np.testing.assert_array_equal(warp_face(photo, lm), warp_face(small, lm - [150, 200]))
     far = SPHEREFACE_TEMPLATE + 10_000  # face wholly outside: black, no crash
     assert warp_face(photo, far).max() == 0
+
+
+# ------------------------------------------------------- tiny faces and already aligned crops (issue 18)
+def test_tiny_images_never_meet_the_detector(aligner, tmp_path, capsys):
+    from lrfr.cli import main
+    from lrfr.data.align import TOO_SMALL, align_folder
+
+    face, reason = aligner.align_with_reason(np.full((14, 12, 3), 120, np.uint8))
+    assert face is None and reason.startswith(TOO_SMALL) and "14x12" in reason
+    assert "carry its landmarks" in reason and "pre-aligned crops" in reason
+    src = tmp_path / "lr"
+    write_image(src / "a" / "tiny.png", np.full((14, 12, 3), 120, np.uint8))
+    write_image(src / "a" / "small.png", np.full((32, 32, 3), 120, np.uint8))
+    # a folder of nothing but tiny faces is refused up front, saying what to do instead
+    assert main(["align", str(src), str(tmp_path / "dst"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "too small for the face detector" in err and "a/small.png: 32x32" in err and "pre-aligned crops" in err
+    # among other images, each tiny one is reported with the reason
+    write_image(src / "b" / "blank.png", np.full((150, 140, 3), 30, np.uint8))
+    report = align_folder(src, tmp_path / "dst", aligner=aligner, progress=False)
+    reasons = dict(report.failures)
+    assert reasons["a/tiny.png"].startswith(TOO_SMALL) and reasons["a/small.png"].startswith(TOO_SMALL)
+    assert reasons["b/blank.png"] == "no face"
+
+
+def test_an_aligned_crop_is_reported_not_rewarped(aligner, tmp_path, lfw_images):
+    from PIL import Image
+
+    from lrfr.data.align import ALREADY_ALIGNED, align_folder
+
+    src = tmp_path / "src"
+    crop = src / "Aaron" / "crop.jpg"
+    crop.parent.mkdir(parents=True)
+    crop.write_bytes((lfw_images / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg").read_bytes())
+    # a 112x96 image that is not aligned: the face turned 20 degrees and shrunk into a grey frame
+    face = np.asarray(Image.fromarray(read_image(crop)).rotate(20, resample=Image.BILINEAR).resize((60, 70)))
+    frame = np.full((112, 96, 3), 128, np.uint8)
+    frame[5:75, 30:90] = face
+    write_image(src / "Aaron" / "frame.png", frame)
+
+    report = align_folder(src, tmp_path / "dst", aligner=aligner, progress=False)
+    assert [n for n, _ in report.already_aligned] == ["Aaron/crop.jpg"] and report.aligned == 1
+    assert report.already_aligned[0][1].startswith(ALREADY_ALIGNED)
+    assert (tmp_path / "dst" / "Aaron" / "crop.jpg").read_bytes() == crop.read_bytes()  # copied, not re-warped
+    assert dict(read_report(tmp_path / "dst" / REPORT_NAME))["Aaron/crop.jpg"].startswith(ALREADY_ALIGNED)
+    assert "1 already aligned, copied unchanged" in report.summary()
+    # realign=True warps it anyway
+    forced = align_folder(src, tmp_path / "dst2", progress=False, realign=True)
+    assert forced.aligned == 2 and not forced.already_aligned

@@ -329,8 +329,25 @@ CASES = [
     ("pipeline-vgg-weights-missing", lambda c: _pipeline(c, _TINY_SR + '[loss]\nperceptual_weight = 1.0\nperceptual_extractor = "vgg19"\n'
                                                          f'vgg_weights = "{c.tmp / "vgg19.pth"}"\n'), [r"vgg19\.pth"]),
     ("pipeline-checkpoint-corrupt", _corrupt_checkpoint, [r"checkpoint\.pt", r"--restart"]),
+    ("pipeline-pfsr-steps-mismatch", lambda c: _pipeline(c, 'kind = "pfsr"\n[val]\nsource = "none"\n[optim]\niterations = 10\n[progressive]\nstep_iterations = [2, 2, 2]\n'), [r"progressive\.step_iterations \[2, 2, 2\] sum to 6, but optim\.iterations = 10"]),
+    ("pipeline-landmarks-folder-without-root", lambda c: _pipeline(c, 'kind = "landmarks"\n[data]\nsource = "folder"\n'), [r"data\.source = 'folder' needs data\.root"]),
+    ("pipeline-precision-unknown", lambda c: _pipeline(c, _TINY_SR + '[run]\nprecision = "fp8"\n'),
+     [r"precision must be one of fp32, bf16, fp16; got 'fp8'"]),
+    ("pipeline-fp16-on-cpu", lambda c: _pipeline(c, _TINY_SR + '[run]\nprecision = "fp16"\ndevice = "cpu"\n'),
+     [r"'fp16' needs a CUDA device", r"'bf16' or 'fp32'"]),
     ("pipeline-init-is-a-recognizer", lambda c: _pipeline(c, _TINY_SR.replace("[model]\n", f'[model]\ninit = "{c.weights()}"\n')),
      [r"recognizer\.pt", r"not an SR generator"]),
+    # degradation specs, calibration, gallery fingerprints (issue 18)
+    ("evaluate-degrade-spec-malformed", lambda c: c.evaluate(c.lfw(), "--protocol", "lfw", "--degrade", "blur:sigma=x,down:bicubic"),
+     [r"degradation 'blur:sigma=x,down:bicubic'", r"sigma='x' is not a number"]),
+    ("calibrate-too-few-impostors", lambda c: ["calibrate", "--data", str(c.lfw()), "--protocol", "lfw", "--weights", str(c.weights()),
+                                               "--far", "1e-4", "--out", str(c.tmp / "cal.json"), "--device", "cpu", "--quiet"],
+     [r"FAR 0\.0001 needs at least 5,000 impostor pairs", r"got \d+"]),
+    ("index-search-other-weights", lambda c: then(main(c.index_build(c.faces())), [
+        "index", "search", "--index", str(c.tmp / "gallery.lrfr"), "--images", str(c.faces()), "--device", "cpu", "--quiet",
+        "--weights", str(_lrfr_weights(c, meta={"retrained": 1}))]),
+     [r"gallery .*gallery\.lrfr", r"weights_sha256 differ", r"holds \[recognizer=sphere20a, weights_sha256=[0-9a-f]{64}, flip=concat\]",
+      r"this run uses \[recognizer=sphere20a, weights_sha256=[0-9a-f]{64}"]),
 ]
 
 

@@ -46,6 +46,12 @@ def test_batch_size_independence(net, images):
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+def test_channels_last_agrees_and_leaves_the_model_as_it_was(net, images):
+    fast = embed(net, images, channels_last=True)
+    np.testing.assert_allclose(fast, embed(net, images, channels_last=False), atol=1e-5)
+    assert all(p.is_contiguous() for p in net.parameters())
+
+
 class _Faces(Dataset):
     def __init__(self, x):
         self.x = x

@@ -268,3 +268,17 @@ def test_cli_index_build_and_search(tmp_path, capsys):
     assert "unknown" in printed and "Person_0_0001.png" in printed
     # a missing probe file is a clear one-line error (exit code 2)
     assert main(["index", "search", "--index", str(out), "--images", str(lr / "missing.png"), "--device", "cpu"]) == 2
+
+
+def test_fingerprint_survives_save_and_a_mismatch_names_both(tmp_path):
+    from lrfr.fingerprint import FingerprintMismatchError, recognizer_fingerprint
+
+    fp = recognizer_fingerprint("sphere20a", "ab" * 32, "concat")
+    g = GalleryIndex(8)
+    g.meta = {"fingerprint": fp}
+    g.add(np.eye(8, dtype=np.float32)[:3], np.arange(3))
+    loaded = GalleryIndex.load(g.save(tmp_path / "g.lrfr"))
+    loaded.require_fingerprint(dict(fp))
+    with pytest.raises(FingerprintMismatchError, match=r"g\.lrfr .*flip differ.*flip=concat\].*flip=sum\]"):
+        loaded.require_fingerprint({**fp, "flip": "sum"}, f"gallery {tmp_path / 'g.lrfr'}")
+    GalleryIndex(8).require_fingerprint(fp)  # a gallery without one (older files): nothing to compare

@@ -69,9 +69,10 @@ def test_pixel_losses_refuse_broadcasting_and_bad_weights():
 
 
 def test_registry_names_and_unknown_name_lists_known():
-    assert LOSS_REGISTRY.names() == ["cface", "charbonnier", "gan", "l1", "mse", "perceptual", "super_identity"]
+    assert LOSS_REGISTRY.names() == ["cface", "charbonnier", "facial_attention", "gan", "heatmap", "l1", "mse",
+                                     "parsing_prior", "perceptual", "super_identity"]
     assert EXTRACTOR_REGISTRY.names() == ["recognizer", "vgg19"]
-    with pytest.raises(KeyError, match=r"unknown loss 'l3'; known: cface, charbonnier, gan, l1, mse"):
+    with pytest.raises(KeyError, match=r"unknown loss 'l3'; known: cface, charbonnier, .*, mse"):
         build_loss("l3")
     with pytest.raises(KeyError, match="known: recognizer, vgg19"):
         build_extractor("vgg16")

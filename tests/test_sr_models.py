@@ -103,9 +103,9 @@ def test_unknown_discriminator_argument_is_refused():
 
 
 def test_unknown_architecture_lists_known_ones():
-    with pytest.raises(KeyError, match=r"unknown SR model 'srgann'; known: bicubic, srresnet"):
+    with pytest.raises(KeyError, match=r"unknown SR model 'srgann'; known: bicubic, .*srresnet"):
         sr.build("srgann", scale=8)
-    with pytest.raises(KeyError, match=r"unknown discriminator 'patchgan'; known: srgan"):
+    with pytest.raises(KeyError, match=r"unknown discriminator 'patchgan'; known: .*srgan"):
         sr.build_discriminator("patchgan")
     with pytest.raises(KeyError, match="known: bicubic"):
         sr.is_learned("nope")

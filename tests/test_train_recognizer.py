@@ -70,8 +70,13 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tiny_folder,
     cfg = config(tiny_folder, tmp_path / "d")
     cfg.optim.iterations = 50
     # poison the pixels: NaN input gives a NaN loss at the first resumed step
-    original = trainer.augment
-    monkeypatch.setattr(trainer, "augment", lambda images, *a, **k: original(images, *a, **k) * float("nan"))
+    original = trainer.draw_batch
+
+    def poisoned(*a, **k):
+        images, labels = original(*a, **k)
+        return images * float("nan"), labels
+
+    monkeypatch.setattr(trainer, "draw_batch", poisoned)
     with pytest.raises(NonFiniteLossError, match="loss term .loss. became nan at step 2"):
         train_recognizer(cfg, progress=False, resume=True)
     assert (tmp_path / "d" / "checkpoint.pt").read_bytes() == before

@@ -1,13 +1,15 @@
 """Benchmark: SR front-ends — ``lrfr bench sr``.
 
 For each front-end (bicubic; SRResNet at the paper's 64 channels × 16 blocks and at the shipped
-48 × 16), on random faces (weights do not change the cost):
+48 × 16; GAFH-RIDN and prior-guided attention SR at their papers' sizes), on random faces (weights
+do not change the cost):
 
 * **inference**: LR 14×12 → 112×96 (8×), batch 64, images/s, after a warm-up batch; on the CPU in
   fp32, in bf16 autocast and with channels_last; on CUDA (when present) in fp32 and bf16 autocast.
 * **one full training step** of the SR recipe (:class:`lrfr.train.sr_gan.SRRecipe`): G forward,
   pixel + recognizer-feature perceptual + super-identity (L_SI) + adversarial losses, G backward
-  and update, then the SRGAN discriminator's update; images/s at batch 16 (CPU) / 64 (CUDA), fp32.
+  and update, then the SRGAN discriminator's update; images/s at batch 16 (CPU) / 64 (CUDA), with the
+  engine's switches: fp32, channels_last (CPU), bf16 autocast, torch.compile (after its warm-up step).
 
 Each configuration runs in a fresh process so its peak RSS is its own; CUDA rows add the peak
 allocated GPU memory. Runs are time-boxed (at least one timed batch).
@@ -23,7 +25,14 @@ FRONT_ENDS = {
     "bicubic": ("bicubic", {}),
     "srresnet-64x16 (paper)": ("srresnet", {"channels": 64, "blocks": 16}),
     "srresnet-48x16 (shipped)": ("srresnet", {"channels": 48, "blocks": 16, "bicubic_skip": True}),
+    "gafh_ridn-64 4x3 (paper)": ("gafh_ridn", {}),
+    "prior_attention-64x16 (paper)": ("prior_attention", {}),
+    "pfsr-512..64 (paper)": ("pfsr", {}),
 }
+#: the engine's switches timed on a training step ([run] precision, channels_last, compile)
+TRAIN_VARIANTS = {"cpu": ["fp32", "channels_last", "bf16", "compile"], "cuda": ["fp32", "bf16", "compile"]}
+#: recipe loss terms a front-end's training step adds (papers/003's L_c and L_p)
+EXTRA_LOSSES = {"prior_attention": {"coarse_weight": 1.0, "prior_weight": 1.0}}
 
 
 def _inference(arch: str, kwargs: dict, device: str, variant: str, batch_size: int, max_batches: int,
@@ -52,27 +61,41 @@ def _inference(arch: str, kwargs: dict, device: str, variant: str, batch_size: i
     return out
 
 
-def _train_step(kwargs: dict, device: str, batch_size: int, max_batches: int, max_seconds: float) -> dict[str, Any]:
+def _train_step(kwargs: dict, device: str, batch_size: int, max_batches: int, max_seconds: float,
+                arch: str = "srresnet", variant: str = "fp32") -> dict[str, Any]:
     import tempfile
 
     import torch
 
     from lrfr.config import from_dict
     from lrfr.train.sr_config import SRPipeline
+    from lrfr.train.engine import LoopSettings, prepare_networks
+    from lrfr.train.precision import Precision
     from lrfr.train.sr_gan import SRRecipe
 
     cfg = from_dict(SRPipeline, {
-        "model": {"arch": "srresnet", "scale": 8, "kwargs": kwargs},
+        "model": {"arch": arch, "scale": 8, "kwargs": kwargs},
         "discriminator": {"arch": "srgan"},
-        "loss": {"perceptual_weight": 0.05, "identity_weight": 0.05, "adversarial_weight": 1e-3},
+        "loss": {"perceptual_weight": 0.05, "identity_weight": 0.05, "adversarial_weight": 1e-3,
+                 **EXTRA_LOSSES.get(arch, {})},
         "data": {"n_identities": max(2, batch_size // 8), "images_per_identity": 8},
         "optim": {"batch_size": batch_size},
         "run": {"device": device, "out": tempfile.mkdtemp()},
     })
     recipe = SRRecipe(cfg, progress=False)
+    # the engine's speed switches, applied as `lrfr run` applies them ([run] precision / channels_last / compile)
+    settings = LoopSettings(out=Path(cfg.run.out), total_steps=1, precision="bf16" if variant == "bf16" else "fp32",
+                            channels_last=variant == "channels_last", compile=variant == "compile")
+    recipe.precision = Precision(settings.precision, device)
+    prepare_networks(recipe, recipe.parts(), settings)
     recipe.set_mode(True)
     steps = iter(range(10**9))
-    out = time_steps(lambda: recipe.train_step(next(steps)), device, batch_size, max_batches, max_seconds)
+
+    def step():
+        with recipe.precision.autocast():
+            recipe.train_step(next(steps))
+
+    out = time_steps(step, device, batch_size, max_batches, max_seconds)
     out.update({"batch_size": batch_size,
                 "losses": "pixel + perceptual(recognizer) + identity + adversarial, D step"})
     return out
@@ -96,9 +119,11 @@ def run(out: Path, quick: bool = False) -> dict[str, Any]:
             if arch == "bicubic":
                 continue
             batch = 4 if quick else (16 if device == "cpu" else 64)
-            r = measure_in_subprocess(_train_step, kwargs=kwargs, device=device, batch_size=batch,
-                                      max_batches=1 if quick else 20, max_seconds=2.0 if quick else 20.0)
-            rows.append({"front_end": label, "job": "training step (G+D+perceptual+identity)", "device": device,
-                         "variant": "fp32", **r})
-            print(f"  {label:26s} train step {device:4s} fp32          {r['images_per_s']:9.1f} images/s")
+            for variant in TRAIN_VARIANTS[device] if not quick else ["fp32"]:
+                r = measure_in_subprocess(_train_step, arch=arch, kwargs=kwargs, device=device, batch_size=batch,
+                                          max_batches=1 if quick else 20, max_seconds=2.0 if quick else 20.0,
+                                          variant=variant)
+                rows.append({"front_end": label, "job": "training step (G+D+perceptual+identity)", "device": device,
+                             "variant": variant, **r})
+                print(f"  {label:26s} train step {device:4s} {variant:13s} {r['images_per_s']:9.1f} images/s")
     return {"rows": rows}

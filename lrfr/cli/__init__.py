@@ -19,6 +19,7 @@ SUBCOMMANDS = [
     ("mine", "mine"),
     ("align", "align"),
     ("bench", "bench"),
+    ("calibrate", "calibrate"),
 ]
 
 

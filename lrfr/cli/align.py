@@ -2,7 +2,10 @@
 
 Every image not aligned is listed with its reason in ``DST/align_report.tsv``; the command exits 0
 even when some failed, and says how many. The shared LFW/CelebA copies are already aligned:
-do not align them again (the command warns when every input is already 112×96).
+do not align them again (the command warns when every input is already 112×96, and copies a crop
+whose landmarks already sit on the template unchanged, reporting it; ``--realign`` forces the warp).
+Images too small for MTCNN (under 40 px) are never given to it: a folder of only such images is
+refused with what to do instead (align at HR and carry the landmarks, or pass pre-aligned crops).
 """
 from __future__ import annotations
 
@@ -40,6 +43,8 @@ def register(sub) -> None:
         "--select", choices=["largest", "most_confident"], default="largest", help="which face when several (default largest)"
     )
     p.add_argument("--no-skip-existing", dest="skip_existing", action="store_false", help="redo images already in DST")
+    p.add_argument("--realign", action="store_true",
+                   help="warp crops that are already aligned too (default: copy them unchanged and report them)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
 
@@ -47,18 +52,24 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from lrfr.data.align import TEMPLATE_SIZE, align_folder, image_sizes, list_images
+    from lrfr.data.align import TEMPLATE_SIZE, align_folder, image_sizes, list_images, too_small_reason
 
     src = Path(args.src)
     if not src.is_dir():
         raise FileNotFoundError(f"source folder not found: {src}")
     names = list_images(src, exclude=Path(args.dst))
     sizes = image_sizes([src / n for n in names])
+    known = [s for s in sizes if s is not None]
+    if known and all(too_small_reason(*s) for s in known):
+        h, w = known[0]
+        raise ValueError(f"every image in {src} is too small for the face detector (e.g. {names[sizes.index(known[0])]}: "
+                         f"{too_small_reason(h, w).split(': ', 1)[1]}")
     if names and all(s == TEMPLATE_SIZE for s in sizes):
         print(
             f"lrfr align: warning: all {len(names)} images in {src} are already exactly "
             f"{TEMPLATE_SIZE[0]}x{TEMPLATE_SIZE[1]} - they look aligned already; aligning them again "
-            "shifts and blurs the faces (the shared LFW/CelebA copies must not be re-aligned)",
+            "shifts and blurs the faces (the shared LFW/CelebA copies must not be re-aligned), so crops whose "
+            "landmarks already sit on the template are copied unchanged (--realign warps them anyway)",
             file=sys.stderr,
         )
     report = align_folder(
@@ -70,6 +81,7 @@ def run(args) -> int:
         device=args.device,
         min_prob=args.min_prob,
         select=args.select,
+        realign=args.realign,
     )
     print(report.summary())
     return 0

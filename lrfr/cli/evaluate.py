@@ -14,7 +14,13 @@ def register(sub) -> None:
     p.add_argument("--recognizer", default=None, help="recognizer architecture (e.g. mobilefacenet, sphere20a)")
     p.add_argument("--weights", default=None, help="recognizer weight file (default: the packaged SynthFaces sphere20a)")
     p.add_argument("--scale", type=int, default=8, help="degradation factor (default 8: 112×96 → 14×12)")
-    p.add_argument("--degrade", default="bicubic", choices=["bicubic", "bilinear_steps"], help="HR → LR chain")
+    p.add_argument("--degrade", default="bicubic",
+                   help="HR → LR chain: bicubic (default), bilinear_steps, or a degradation spec such as "
+                        "'blur:sigma=1.2,down:bicubic,noise:gauss=0.02,jpeg:q=40' (see lrfr.data.degradations)")
+    p.add_argument("--degrade-seed", type=int, default=0, help="base seed of the per-image degradation draws (default 0)")
+    p.add_argument("--setting", choices=["both_low", "cross"], default="both_low",
+                   help="both_low (default): every image LR → SR; cross: gallery / first image of each pair at HR, "
+                        "probes / second image LR → SR (the surveillance case)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--out", default="runs/evaluate", help="folder for results.csv/json, roc.png, cmc.png")
@@ -36,6 +42,7 @@ def run(args) -> int:
         args.sr, protocol=args.protocol, recognizer=args.recognizer, weights=args.weights, data=args.data,
         scale=args.scale, batch_size=args.batch_size, device=args.device, degrade=args.degrade,
         workdir=args.workdir, progress=not args.quiet, on_bad_image=args.on_bad_image,
+        setting=args.setting, degrade_seed=args.degrade_seed,
     )
     out = Path(args.out)
     print(format_table(table))

@@ -3,9 +3,16 @@
     lrfr index build  --data DIR --recognizer mobilefacenet --weights W.ckpt --out gallery.lrfr
     lrfr index search --index gallery.lrfr --images PROBES/ [--sr bicubic --scale 8] [--k 5] [--threshold 0.4]
 
-``build`` records the recognizer, weights and flip fusion in the gallery, so ``search`` embeds the
-probes the same way unless told otherwise. With ``--sr`` the probes are low-resolution images that
-are super-resolved to the recognizer's input size before embedding.
+``build`` records the recognizer, weights and flip fusion in the gallery, with the recognizer
+fingerprint (name, weights sha256, flip), so ``search`` embeds the probes the same way unless told
+otherwise, and refuses other weights or another flip fusion naming both fingerprints. With
+``--sr`` the probes are low-resolution images that are super-resolved to the recognizer's input
+size before embedding.
+
+Thresholds: ``build --calibration FILE`` (written by ``lrfr calibrate`` for the same fingerprint)
+stores the calibrated thresholds in the gallery; ``search`` then answers open-set at the threshold
+calibrated for ``--far`` (default 1e-3) unless ``--threshold`` is given. ``search --calibration
+FILE`` uses that file instead.
 """
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ def register(sub) -> None:
     b = isub.add_parser("build", help="embed a face folder and write a gallery file")
     b.add_argument("--data", required=True, help="gallery image folder (any layout lrfr.data.open_faces reads)")
     b.add_argument("--recognizer", default=None, help="recognizer architecture (optional for lrfr weight files)")
-    b.add_argument("--weights", required=True, help="recognizer weight file")
+    b.add_argument("--weights", required=True, help="recognizer weight file (or packaged:sphere20a_synth.pt)")
     b.add_argument("--out", required=True, help="gallery file to write (e.g. gallery.lrfr)")
     b.add_argument("--kind", choices=["flat", "ivf", "hnsw"], default="flat",
                    help="flat = exact (default); ivf / hnsw = approximate, for large galleries")
@@ -29,6 +36,8 @@ def register(sub) -> None:
     b.add_argument("--nprobe", type=int, default=16, help="IVF lists scanned per probe")
     b.add_argument("--hnsw-m", type=int, default=32, help="HNSW links per node")
     b.add_argument("--flip", choices=["concat", "sum", "none"], default="concat", help="flip fusion of the features")
+    b.add_argument("--calibration", default=None,
+                   help="calibration file of `lrfr calibrate` (same recognizer fingerprint): search's default thresholds")
     b.add_argument("--batch-size", type=int, default=128)
     b.add_argument("--device", default=None, help="cpu, cuda, cuda:1 for the recognizer (default: cuda if available)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -43,7 +52,10 @@ def register(sub) -> None:
     s.add_argument("--scale", type=int, default=8, help="SR scale factor (default 8)")
     s.add_argument("--k", type=int, default=5, help="gallery hits per probe (default 5)")
     s.add_argument("--threshold", type=float, default=None,
-                   help="open-set identification: accept the best identity when score >= T, else 'unknown'")
+                   help="open-set identification: accept the best identity when score >= T, else 'unknown' "
+                        "(default: the calibrated threshold at --far, when the gallery or --calibration has one)")
+    s.add_argument("--far", type=float, default=1e-3, help="FAR of the calibrated threshold to use (default 1e-3)")
+    s.add_argument("--calibration", default=None, help="calibration file of `lrfr calibrate` (overrides the gallery's)")
     s.add_argument("--csv", default=None, help="write the table to this CSV file")
     s.add_argument("--batch-size", type=int, default=128)
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
@@ -68,7 +80,12 @@ def run_build(args) -> int:
     from lrfr.devices import resolve_device
 
     device = resolve_device(args.device)
-    model = lrfr.recognition.load(args.recognizer, weights=args.weights, device=device)
+    from lrfr.weights import resolve
+
+    weights = resolve(args.weights)  # a file, or packaged:NAME
+    model = lrfr.recognition.load(args.recognizer, weights=weights, device=device)
+    fingerprint = _fingerprint(model, args.recognizer, weights, args.flip)
+    calibration = _calibration(args.calibration, fingerprint) if args.calibration else None
     # every gallery image must fit the recognizer: the odd one is then named, not a batch error
     dataset = lrfr.data.open_faces(Path(args.data), size=getattr(model, "input_size", None))
     dataset.size_source = "the recognizer's input size"
@@ -80,17 +97,37 @@ def run_build(args) -> int:
                            hnsw_m=args.hnsw_m)
     gallery.meta = {
         "recognizer": args.recognizer or getattr(model, "arch", None),
-        "weights": str(Path(args.weights).resolve()),
+        "weights": str(Path(weights).resolve()),
         "flip": args.flip,
         "data": str(Path(args.data).resolve()),
         "classes": list(dataset.classes),
+        "fingerprint": fingerprint,
     }
+    if calibration is not None:
+        gallery.meta["calibration"] = calibration.to_dict()
     gallery.add(features, np.asarray(dataset.labels), list(dataset.names))
     path = gallery.save(args.out)
     print(f"gallery: {len(gallery)} images of {len(set(dataset.labels.tolist()))} identities, "
           f"dim {gallery.dim}, kind {gallery.kind}, device {gallery.device}; embedded in {embed_s:.1f} s")
     print(f"wrote {path}")
     return 0
+
+
+def _fingerprint(model, recognizer, weights, flip) -> dict:
+    from lrfr.fingerprint import file_sha256, recognizer_fingerprint
+
+    return recognizer_fingerprint(getattr(model, "arch", None) or recognizer, file_sha256(weights), flip)
+
+
+def _calibration(source, fingerprint: dict, what: str | None = None):
+    """A calibration (a file path, or the dict a gallery stores) checked against ``fingerprint``."""
+    from lrfr.calibration import Calibration
+    from lrfr.fingerprint import check_fingerprint
+
+    cal = Calibration.from_dict(source, what) if isinstance(source, dict) else Calibration.load(source)
+    check_fingerprint(cal.fingerprint, fingerprint, what or f"calibration {source}",
+                      hint="calibrate again with this recognizer (lrfr calibrate)")
+    return cal
 
 
 def _probe_paths(items) -> list:
@@ -157,13 +194,32 @@ def run_search(args) -> int:
     gallery = GalleryIndex.load(args.index)
     meta = gallery.meta
     recognizer = args.recognizer or meta.get("recognizer")
+    from lrfr.weights import resolve
+
     weights = args.weights or meta.get("weights")
+    weights = resolve(weights) if weights is not None else None
     if weights is None:
         raise ValueError(f"{args.index} does not record the recognizer weights; pass --weights (and --recognizer)")
     from lrfr.devices import resolve_device
 
     device = resolve_device(args.device)
     model = lrfr.recognition.load(recognizer, weights=weights, device=device)
+    fingerprint = _fingerprint(model, recognizer, weights, meta.get("flip", "concat"))
+    gallery.require_fingerprint(fingerprint, f"gallery {args.index}")
+    threshold = args.threshold
+    if threshold is None and (args.calibration or meta.get("calibration")):
+        cal = (_calibration(args.calibration, fingerprint) if args.calibration
+               else _calibration(meta["calibration"], fingerprint, f"the calibration stored in {args.index}"))
+        threshold = cal.threshold(args.far)
+        if cal.sr != (args.sr or "hr"):
+            import warnings
+
+            from lrfr.errors import LrfrWarning
+
+            warnings.warn(f"the threshold was calibrated on probes through SR {cal.sr!r}, but these go through "
+                          f"{args.sr or 'hr'!r}: their score distribution may differ", LrfrWarning, stacklevel=1)
+        print(f"threshold {threshold:.4f}: calibrated at FAR {args.far:g} "
+              f"({args.calibration or 'stored in ' + str(args.index)})")
 
     paths = _probe_paths(args.images)
     probe_names = _relative_names(paths, args.images)
@@ -191,8 +247,8 @@ def run_search(args) -> int:
             return [None if lab < 0 else str(lab) for lab in labels]
         return [None if lab < 0 else classes[lab] for lab in labels]
 
-    if args.threshold is not None:
-        res = gallery.identify(features, threshold=args.threshold)
+    if threshold is not None:
+        res = gallery.identify(features, threshold=threshold)
         table = pd.DataFrame({
             "probe": probe_names,
             "identity": [n if n is not None else "unknown" for n in identity(res.labels)],

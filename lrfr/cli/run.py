@@ -34,6 +34,10 @@ def run(args) -> int:
         raise ConfigError("lrfr run needs a pipeline TOML (see pipelines/), or --list")
     result = run_pipeline(args.pipeline, args.overrides, resume=not args.restart, progress=not args.quiet,
                           allow_changed=tuple(args.allow_changed), stop_after=args.stop_after)
+    import os
+
+    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 reports for everyone
+        return 0
     final = result.get("final") or {}
     if final:
         import pandas as pd

@@ -29,6 +29,11 @@ pickle) holding ``header`` (UTF-8 JSON: format tag ``lrfr-gallery/1``, dim, coun
 index parameters, ``meta``, SHA-256 of the payload), ``index`` (``faiss.serialize_index`` bytes; they hold
 the normalized vectors), ``labels`` (int64), ``names_utf8`` + ``names_offsets`` (names as one UTF-8
 buffer). Written atomically (temp file + rename).
+
+Fingerprint: ``meta["fingerprint"]`` (written by ``lrfr index build``) names the recognizer, the
+sha256 of its weights and the flip fusion the gallery was embedded with
+(:func:`lrfr.fingerprint.recognizer_fingerprint`); :meth:`GalleryIndex.require_fingerprint`
+refuses probes embedded any other way, naming both fingerprints.
 """
 from __future__ import annotations
 
@@ -195,6 +200,15 @@ class GalleryIndex:
     # ------------------------------------------------------------------ properties
     def __len__(self) -> int:
         return 0 if self._index is None else int(self._index.ntotal)
+
+    def require_fingerprint(self, current: dict, what: str = "this gallery") -> None:
+        """Raise :class:`lrfr.fingerprint.FingerprintMismatchError` when ``meta["fingerprint"]``
+        (if recorded) differs from ``current``: scores against features of other weights or
+        another flip fusion mean nothing."""
+        from lrfr.fingerprint import check_fingerprint
+
+        check_fingerprint(self.meta.get("fingerprint"), current, what,
+                          hint="embed the probes with the recognizer the gallery was built with, or rebuild the gallery")
 
     @property
     def ntotal(self) -> int:

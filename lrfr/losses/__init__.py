@@ -14,7 +14,8 @@
 
 Registered losses (``LOSS_REGISTRY``): ``l1``, ``mse``, ``charbonnier`` (:mod:`.pixel`),
 ``perceptual`` (:mod:`.perceptual`), ``gan`` (:mod:`.adversarial`: vanilla, ragan, wgan; plus
-:func:`gradient_penalty` for WGAN-GP), ``super_identity`` (:mod:`.identity`), ``cface`` (:mod:`.cface`).
+:func:`gradient_penalty` for WGAN-GP), ``super_identity`` (:mod:`.identity`), ``cface`` (:mod:`.cface`),
+``facial_attention`` and ``heatmap`` (:mod:`.landmark`, PFSR), ``parsing_prior`` (:mod:`.parsing`, papers/003 eq. 3.6).
 Feature extractors (``EXTRACTOR_REGISTRY``): ``vgg19``, ``recognizer`` (:mod:`.features`).
 
 ``build_loss`` / ``build_extractor`` refuse unknown names (``KeyError`` listing the known ones)
@@ -35,6 +36,8 @@ from lrfr.losses.base import WeightedLoss, build_checked  # noqa: E402
 from lrfr.losses.cface import CFaceLoss, cface_terms  # noqa: E402
 from lrfr.losses.features import RecognizerFeatures, VGG19Features, vgg19_layers  # noqa: E402
 from lrfr.losses.identity import SuperIdentityLoss, normalized_distance  # noqa: E402
+from lrfr.losses.parsing import ParsingPriorLoss  # noqa: E402
+from lrfr.losses.landmark import FacialAttentionLoss, HeatmapLoss, attention_map, minmax_normalize  # noqa: E402
 from lrfr.losses.perceptual import PerceptualLoss  # noqa: E402
 from lrfr.losses.pixel import CharbonnierLoss, L1Loss, MSELoss  # noqa: E402
 
@@ -45,6 +48,9 @@ LOSS_REGISTRY.register("perceptual")(PerceptualLoss)
 LOSS_REGISTRY.register("gan")(GANLoss)
 LOSS_REGISTRY.register("super_identity")(SuperIdentityLoss)
 LOSS_REGISTRY.register("cface")(CFaceLoss)
+LOSS_REGISTRY.register("parsing_prior")(ParsingPriorLoss)
+LOSS_REGISTRY.register("facial_attention")(FacialAttentionLoss)
+LOSS_REGISTRY.register("heatmap")(HeatmapLoss)
 
 EXTRACTOR_REGISTRY.register("vgg19")(VGG19Features)
 EXTRACTOR_REGISTRY.register("recognizer")(RecognizerFeatures)
@@ -65,4 +71,5 @@ __all__ = [
     "L1Loss", "MSELoss", "CharbonnierLoss", "PerceptualLoss", "GANLoss", "GAN_KINDS", "gradient_penalty",
     "SuperIdentityLoss", "normalized_distance", "VGG19Features", "RecognizerFeatures", "vgg19_layers",
     "WeightedLoss", "CFaceLoss", "cface_terms",
+    "FacialAttentionLoss", "HeatmapLoss", "attention_map", "minmax_normalize",
 ]

@@ -28,7 +28,8 @@ Kinds
 ``wgan`` (Arjovsky et al. 2017; PFSR's L_WGAN, papers/002 eq. 4):
     L_D = E[C(fake)] − E[C(real)] (add :func:`gradient_penalty` for WGAN-GP);  L_G = −E[C(fake)].
     PFSR's eq. 4 prints the critic's objective with the opposite sign convention (to be
-    maximized); lrfr writes both losses to be minimized.
+    maximized); lrfr writes both losses to be minimized. ``drift`` > 0 adds ``drift · E[C(real)²]``
+    to L_D (keeps the critic's values near 0; ProGAN, and 1e-3 in PFSR's released code).
 
 All values are computed in float32 with ``logsigmoid`` (never log of a sigmoid) for stability.
 """
@@ -61,14 +62,16 @@ class GANLoss(WeightedLoss):
     ``weight`` scales :meth:`generator` only; :meth:`discriminator` is unweighted.
     """
 
-    def __init__(self, kind: str = "vanilla", weight: float = 1.0):
+    def __init__(self, kind: str = "vanilla", weight: float = 1.0, drift: float = 0.0):
         super().__init__(weight)
+        #: WGAN only: ``drift · E[C(real)²]`` added to the critic's loss (ProGAN's ε_drift; PFSR's code: 1e-3)
+        self.drift = check_weight(drift, "drift")
         if kind not in GAN_KINDS:
             raise ValueError(f"unknown GAN kind {kind!r}; known: {', '.join(GAN_KINDS)}")
         self.kind = kind
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind!r}, weight={self.weight:g}"
+        return f"kind={self.kind!r}, weight={self.weight:g}" + (f", drift={self.drift:g}" if self.drift else "")
 
     def _logits(self, name: str, x: torch.Tensor | None, needed: bool = True) -> torch.Tensor | None:
         if x is None:
@@ -90,7 +93,8 @@ class GANLoss(WeightedLoss):
             return (_neg_log_sigmoid(real - fake.mean()).mean()
                     + _neg_log_one_minus_sigmoid(fake - real.mean()).mean())
         # wgan — the critic's side of papers/002 eq. (4), to be minimized (penalty added separately)
-        return fake.mean() - real.mean()
+        loss = fake.mean() - real.mean()
+        return loss + self.drift * (real**2).mean() if self.drift else loss
 
     def generator(self, real_logits: torch.Tensor | None, fake_logits: torch.Tensor) -> torch.Tensor:
         """``weight ×`` the generator's adversarial loss. ``fake_logits`` = D(G(x)), not detached."""

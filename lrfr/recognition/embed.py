@@ -95,7 +95,7 @@ def _autocast(device: torch.device, amp: Any):
 
 def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size: int = 256,
           device: str | torch.device | None = None, progress: bool = False, amp: Any = "auto",
-          num_workers: int = 0, cpu_chunk: int = 16) -> np.ndarray:
+          num_workers: int = 0, cpu_chunk: int = 16, channels_last: bool | str = "auto") -> np.ndarray:
     """Embed ``images`` with ``model``; returns float32 numpy ``(N, D)`` (``(N, 2D)`` for concat).
 
     Parameters
@@ -116,6 +116,10 @@ def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size
     cpu_chunk : on the CPU, forwards run ``cpu_chunk`` images at a time whatever ``batch_size`` is:
         activations of small batches stay in cache (measured on 2 cores with MobileFaceNet:
         168 images/s at 16 per forward, 45 images/s at 512). Results do not depend on it.
+    channels_last : run the forwards in channels_last memory format (``"auto"``: on the CPU, where
+        oneDNN's convolutions are faster in it — MobileFaceNet 1.6–1.9× on 2 cores, ``lrfr bench
+        recognition``). The model's weights are converted for the call and restored afterwards.
+        Features agree with the default format to float rounding (~1e-6), not bit for bit.
     """
     if flip not in _FLIPS:
         raise ValueError(f"flip must be 'concat', 'sum' or None; got {flip!r}")
@@ -139,6 +143,9 @@ def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size
 
     was_training = model.training
     model.eval()
+    use_cl = device.type == "cpu" if channels_last == "auto" else bool(channels_last)
+    if use_cl:
+        model.to(memory_format=torch.channels_last)
     out: list[np.ndarray] = []
     try:
         with torch.no_grad():
@@ -153,6 +160,8 @@ def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size
                     x = x.float()
                 n = x.shape[0]
                 inp = torch.cat([x, x.flip(-1)], 0) if flip is not None else x
+                if use_cl and inp.dim() == 4:
+                    inp = inp.contiguous(memory_format=torch.channels_last)
                 step = cpu_chunk if device.type == "cpu" and cpu_chunk else inp.shape[0]
                 with _autocast(device, amp):
                     f = torch.cat([model(inp[i:i + step]).float() for i in range(0, inp.shape[0], step)])
@@ -163,6 +172,8 @@ def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size
                 out.append(f.cpu().numpy().astype(np.float32, copy=False))
     finally:
         model.train(was_training)
+        if use_cl:
+            model.to(memory_format=torch.contiguous_format)
     if not out:
         raise ValueError("embed: no images given")
     return np.concatenate(out, 0)

@@ -9,7 +9,8 @@
 
 Every generator is an :class:`~lrfr.sr.base.SRModel`: LR ``(N, 3, h, w)`` in [0, 1] →
 ``(N, 3, h·scale, w·scale)``, any h × w (see :mod:`lrfr.sr.base`). Generators: ``bicubic``
-(not learned) and ``srresnet``; discriminators: ``srgan``. Families register by explicit import
+(not learned), ``srresnet``, ``gafh_ridn`` (papers/001) and ``prior_attention`` (papers/003);
+discriminators: ``srgan`` and ``gafh_rad``. Families register by explicit import
 below; factories refuse unknown keyword arguments, naming the accepted ones.
 """
 from __future__ import annotations
@@ -25,7 +26,10 @@ from lrfr.sr.base import DISCRIMINATOR_REGISTRY, SR_REGISTRY, Discriminator, SRM
 
 from lrfr.sr import bicubic as _bicubic  # noqa: E402,F401  (registers "bicubic")
 from lrfr.sr import srresnet as _srresnet  # noqa: E402,F401  (registers "srresnet")
-from lrfr.sr import discriminators as _discriminators  # noqa: E402,F401  (registers "srgan")
+from lrfr.sr import pfsr as _pfsr  # noqa: E402,F401  (registers "pfsr" generator and discriminator)
+from lrfr.sr import discriminators as _discriminators  # noqa: E402,F401  (registers "srgan", "gafh_rad")
+from lrfr.sr import gafh_ridn as _gafh_ridn  # noqa: E402,F401  (registers "gafh_ridn")
+from lrfr.sr import prior_attention as _prior_attention  # noqa: E402,F401  (registers "prior_attention")
 
 
 def _build(registry: Registry, name: str, kwargs: dict[str, Any]) -> Any:

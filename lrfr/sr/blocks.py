@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["conv", "ResidualBlock", "Upsampler", "he_init_", "icnr_", "log2_scale"]
+__all__ = ["conv", "ResidualBlock", "Upsampler", "he_init_", "icnr_", "log2_scale", "head_to_image"]
 
 #: PReLU's initial negative slope (torch's default); He initialisation is computed for it
 PRELU_INIT = 0.25
@@ -66,6 +67,16 @@ def log2_scale(scale: int, allowed: tuple[int, ...] = (2, 4, 8)) -> int:
     if isinstance(scale, bool) or not isinstance(scale, int) or scale not in allowed:
         raise ValueError(f"scale must be one of {', '.join(map(str, allowed))} (powers of 2); got {scale!r}")
     return int(math.log2(scale))
+
+
+def head_to_image(out: torch.Tensor, lr: torch.Tensor, scale: int, bicubic_skip: bool) -> torch.Tensor:
+    """An image head's output ``out`` on the [-1, 1] scale as a [0, 1] image; with ``bicubic_skip``, half of
+    it added to the bicubic upscaling of ``lr`` instead (the head then learns a residual, as VDSR's)."""
+    if bicubic_skip:
+        h, w = lr.shape[-2:]
+        base = F.interpolate(lr, size=(h * scale, w * scale), mode="bicubic", align_corners=False)
+        return base + 0.5 * out
+    return 0.5 * (out + 1.0)
 
 
 class ResidualBlock(nn.Module):

@@ -26,7 +26,7 @@ from torch import nn
 from lrfr.sr.base import DISCRIMINATOR_REGISTRY, Discriminator
 from lrfr.sr.blocks import conv, he_init_
 
-__all__ = ["SRGANDiscriminator", "srgan"]
+__all__ = ["SRGANDiscriminator", "srgan", "RelativisticAverageDiscriminator", "gafh_rad"]
 
 #: (width multiple of c, stride) of the eight convolutions — the paper's
 LAYERS = ((1, 1), (1, 2), (2, 1), (2, 2), (4, 1), (4, 2), (8, 1), (8, 2))
@@ -36,15 +36,18 @@ SLOPE = 0.2
 class SRGANDiscriminator(Discriminator):
     """SRGAN discriminator with adaptive pooling; see the module docstring for the provenance."""
 
+    ARCH = "srgan"
+    LAYERS = LAYERS
+
     def __init__(self, channels: int = 64, dense: int = 1024, pool: int = 4, batch_norm: bool = True):
         for key, val in (("channels", channels), ("dense", dense), ("pool", pool)):
             if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-                raise ValueError(f"srgan discriminator: {key} must be a positive int; got {val!r}")
-        super().__init__("srgan", {"channels": channels, "dense": dense, "pool": pool,
+                raise ValueError(f"{self.ARCH} discriminator: {key} must be a positive int; got {val!r}")
+        super().__init__(self.ARCH, {"channels": channels, "dense": dense, "pool": pool,
                                    "batch_norm": bool(batch_norm)})
         layers: list[nn.Module] = []
         in_ch = 3
-        for i, (mult, stride) in enumerate(LAYERS):
+        for i, (mult, stride) in enumerate(self.LAYERS):
             out_ch = channels * mult
             norm = batch_norm and i > 0
             layers.append(conv(in_ch, out_ch, 3, stride=stride, bias=not norm))
@@ -71,3 +74,26 @@ class SRGANDiscriminator(Discriminator):
 def srgan(channels: int = 64, dense: int = 1024, pool: int = 4, batch_norm: bool = True) -> SRGANDiscriminator:
     """SRGAN discriminator; defaults are the paper's widths (64 → 512, dense 1024) and lrfr's 4×4 pool."""
     return SRGANDiscriminator(channels=channels, dense=dense, pool=pool, batch_norm=batch_norm)
+
+
+class RelativisticAverageDiscriminator(SRGANDiscriminator):
+    """GAFH-RIDN's discriminator (papers/001 §"Improved Discriminator", = papers/000): the network C(x)
+    behind the relativistic average discriminator D_Ra(a, b) = σ(C(a) − E[C(b)]) (eq. 9).
+
+    From the paper: nine 3×3 convolutions, strides 1 and 2 alternating, channels doubling from 64 to
+    512, then two dense layers. Reconstructed from SRGAN (whose discriminator this one extends by a
+    ninth convolution): widths c, c, 2c, 2c, 4c, 4c, 8c, 8c, 8c with strides 1, 2, 1, 2, 1, 2, 1, 2, 1,
+    BatchNorm after every conv but the first, LeakyReLU 0.2, a dense layer of 1024 units. As for
+    ``srgan``: logits out (the relativistic sigmoid lives in ``GANLoss(kind="ragan")``, eqs. 10–11),
+    and adaptive pooling before the dense layers, so any face size works.
+    """
+
+    ARCH = "gafh_rad"
+    LAYERS = LAYERS + ((8, 1),)
+
+
+@DISCRIMINATOR_REGISTRY.register("gafh_rad")
+def gafh_rad(channels: int = 64, dense: int = 1024, pool: int = 4,
+             batch_norm: bool = True) -> RelativisticAverageDiscriminator:
+    """GAFH-RIDN's discriminator: nine convs 64 → 512, dense 1024 → 1 (train it with ``adversarial = "ragan"``)."""
+    return RelativisticAverageDiscriminator(channels=channels, dense=dense, pool=pool, batch_norm=batch_norm)

@@ -28,11 +28,10 @@ lrfr's choices:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lrfr.sr.base import SR_REGISTRY, SRModel
-from lrfr.sr.blocks import PRELU_INIT, ResidualBlock, Upsampler, conv, he_init_, log2_scale
+from lrfr.sr.blocks import PRELU_INIT, ResidualBlock, Upsampler, conv, he_init_, head_to_image, log2_scale
 
 __all__ = ["SRResNet", "srresnet", "SCALES"]
 
@@ -70,11 +69,7 @@ class SRResNet(SRModel):
         feat = self.head(lr * 2.0 - 1.0)
         feat = feat + self.trunk(feat)
         out = self.tail(self.upsample(feat))  # the HR image on the paper's [-1, 1] scale
-        if self.bicubic_skip:
-            h, w = lr.shape[-2:]
-            base = F.interpolate(lr, size=(h * self.scale, w * self.scale), mode="bicubic", align_corners=False)
-            return base + 0.5 * out
-        return 0.5 * (out + 1.0)
+        return head_to_image(out, lr, self.scale, self.bicubic_skip)
 
 
 @SR_REGISTRY.register("srresnet")

@@ -43,18 +43,46 @@ def apply_flip(images: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
     return torch.where(flip.to(images.device)[:, None, None, None], images.flip(-1), images)
 
 
-def augment(images: torch.Tensor, generator: torch.Generator, hflip: bool = True, crop_pad: int = 0) -> torch.Tensor:
-    """Horizontal flip (p=0.5) and a small random crop: pad by ``crop_pad`` (edge replicate), crop back."""
+def augment(images: torch.Tensor, generator: torch.Generator, hflip: bool = True, crop_pad: int = 0,
+            rows: slice | None = None, n_total: int | None = None) -> torch.Tensor:
+    """Horizontal flip (p=0.5) and a small random crop: pad by ``crop_pad`` (edge replicate), crop back.
+
+    ``rows`` of ``n_total``: ``images`` are these rows of a larger (global) batch; the random draws are
+    made for the whole batch and sliced, so a rank's share is augmented exactly as in one process.
+    """
     n, _, h, w = images.shape
+    total = n if n_total is None else n_total
+    rows = rows if rows is not None else slice(0, total)
     out = images
     if hflip:
-        out = apply_flip(out, flip_mask(n, generator))
+        out = apply_flip(out, flip_mask(total, generator)[rows])
     if crop_pad > 0:
         padded = F.pad(out, (crop_pad,) * 4, mode="replicate")
-        dy = torch.randint(0, 2 * crop_pad + 1, (n,), generator=generator)
-        dx = torch.randint(0, 2 * crop_pad + 1, (n,), generator=generator)
+        dy = torch.randint(0, 2 * crop_pad + 1, (total,), generator=generator)[rows]
+        dx = torch.randint(0, 2 * crop_pad + 1, (total,), generator=generator)[rows]
         out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
     return out
+
+
+def take(data, indices: torch.Tensor, workers: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images float [0, 1], labels) of ``indices`` from a pre-decoded set (``.batch``) or any face dataset."""
+    return data.batch(indices) if hasattr(data, "batch") else gather(data, indices, workers)
+
+
+def draw_batch(data, batches: "EpochBatches", step: int, seed: int, hflip: bool, crop_pad: int,
+               workers: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """This process's rows of step ``step``'s augmented batch (the whole batch without DDP).
+
+    The global batch and its augmentation follow from ``(seed, step)`` alone; under torchrun each rank
+    decodes only its rows (:func:`lrfr.train.distributed.local_rows`).
+    """
+    from lrfr.train.distributed import local_rows
+
+    idx = batches.indices(step)
+    rows = local_rows(len(idx))
+    images, labels = take(data, idx[rows], workers)
+    images = augment(images, step_generator(seed, step), hflip, crop_pad, rows=rows, n_total=len(idx))
+    return images, labels
 
 
 def gather(dataset, indices: torch.Tensor, workers: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,29 +96,3 @@ def gather(dataset, indices: torch.Tensor, workers: int = 2) -> tuple[torch.Tens
     images = torch.stack([it[0] for it in items])
     labels = torch.as_tensor([int(it[1]) for it in items], dtype=torch.long)
     return images, labels
-
-
-class InMemoryFaces(torch.utils.data.Dataset):
-    """A dataset pre-decoded to one uint8 tensor (N, 3, H, W): small training sets train from RAM."""
-
-    def __init__(self, dataset, progress: bool = True, desc: str = "decoding"):
-        from tqdm.auto import tqdm
-
-        n = len(dataset)
-        first = dataset[0][0]
-        self.images = torch.empty((n, *first.shape), dtype=torch.uint8)
-        self.labels = torch.empty(n, dtype=torch.long)
-        for i in tqdm(range(n), desc=desc, disable=not progress, leave=False):
-            img, label = dataset[i][:2]
-            self.images[i] = img.mul(255).round_().to(torch.uint8)
-            self.labels[i] = int(label)
-        self.classes = getattr(dataset, "classes", None)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        return self.images[i].float().div_(255), int(self.labels[i])
-
-    def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images[indices].float().div_(255), self.labels[indices]

@@ -50,6 +50,7 @@ from lrfr.train.cface_config import (
 from lrfr.train.cface_stages import CFaceGANRecipe, FaceUnion, RecognizerUpdate, super_resolve_all
 from lrfr.train.checkpoint import load_checkpoint
 from lrfr.train.data import build_training_set
+from lrfr.train.distributed import barrier
 from lrfr.train.engine import (
     CHECKPOINT,
     INCOMING,
@@ -58,6 +59,8 @@ from lrfr.train.engine import (
     RecipeMismatchError,
     Validator,
     check_same_recipe,
+    is_main_process,
+    speed_settings,
     train,
 )
 from lrfr.train.triplets import HRFeatureCache, TripletSampler
@@ -399,7 +402,8 @@ class CFaceTrainer:
             settings = LoopSettings(out=self.stage_dir(s), total_steps=total, seed=cfg.run.seed,
                                     checkpoint_every=cfg.run.checkpoint_every, log_every=cfg.run.log_every,
                                     val_every=cfg.val.every if gan and validate is not None else 0,
-                                    batch_size=getattr(cfg, f"stage{s}").batch_size, stage=f"cface-stage{s}")
+                                    batch_size=getattr(cfg, f"stage{s}").batch_size, stage=f"cface-stage{s}",
+                                    **speed_settings(cfg.run))
             result = train(recipe, settings, validate if gan else None, resume=True, progress=self.progress,
                            stop_after=budget, allow_changed=allow_changed)
             offset += result["step"]
@@ -407,7 +411,9 @@ class CFaceTrainer:
                          "complete": result["step"] >= total}
             if result["step"] < total:
                 return self._result(offset, stages, complete=False)
-            stages[s]["files"] = self.export(s, recipe)
+            # under torchrun rank 0 writes the stage's files; the others wait, then read them in the next stage
+            stages[s]["files"] = self.export(s, recipe) if is_main_process() else []
+            barrier()
             del recipe
         return self._result(offset, stages, complete=True)
 

@@ -23,11 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lrfr.train.batches import apply_flip
+from lrfr.train.batches import apply_flip, take
+from lrfr.train.distributed import local_rows
+from lrfr.train.precision import Precision
 from lrfr.train.optim import build_optimizer, build_step_schedule, set_learning_rate
 from lrfr.train.sr_config import SRPipeline
 from lrfr.train.sr_gan import SRRecipe
-from lrfr.train.triplets import HRFeatureCache, TripletSampler, images_of
+from lrfr.train.triplets import HRFeatureCache, TripletSampler
 
 __all__ = ["CFaceGANRecipe", "RecognizerUpdate", "FaceUnion", "super_resolve_all"]
 
@@ -56,7 +58,7 @@ class RecognizerUpdate:
         self.model.requires_grad_(False)
         self.model.eval()
 
-    def step(self, hr: torch.Tensor, sr: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def step(self, hr: torch.Tensor, sr: torch.Tensor, labels: torch.Tensor, precision: Precision) -> torch.Tensor:
         if self.images == "hr+sr":
             images, labels = torch.cat([hr, sr]), torch.cat([labels, labels])
         else:
@@ -67,8 +69,8 @@ class RecognizerUpdate:
         loss = F.cross_entropy(self.head(self.model.forward_trusted(images), labels), labels)  # L_FR, eq. (3)
         if torch.isfinite(loss):
             self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
+            precision.backward(loss)
+            precision.step(self.opt)
             self.sched.step()
         return loss.detach()
 
@@ -113,18 +115,20 @@ class CFaceGANRecipe(SRRecipe):
 
     def triplet_batch(self, step: int):
         """(LR_o, HR_o, features of HR_o, features of HR_c, labels) of ``step``, on the device."""
-        from lrfr.data.degrade import downsample
+        from lrfr.data.degrade import degrade_batch
 
         cfg, dev = self.cfg, self.device
         t = self.sampler.draw(step)
-        hr, labels = images_of(self.data, t.index, cfg.data.workers)
+        rows = local_rows(len(t.index))
+        t = t.rows(rows)  # this rank's share of the global batch under torchrun
+        hr, labels = take(self.data, t.index, cfg.data.workers)
         hr = apply_flip(hr, t.flip)
-        lr = downsample(hr, cfg.model.scale, method=cfg.data.degrade)
-        lr, hr = lr.to(dev), hr.to(dev)
+        hr = hr.to(dev)
+        lr = degrade_batch(hr, cfg.model.scale, cfg.data.degrade, key=(cfg.run.seed, step), first_row=rows.start)
         if self.cache is not None:  # frozen CNN^R: features computed once
             f_hr, f_c = self.cache.lookup(t.index, t.flip), self.cache.lookup(t.compare, t.flip)
         else:  # CNN^R changes every step: its features of HR_o and HR_c too
-            compare = apply_flip(images_of(self.data, t.compare, cfg.data.workers)[0], t.flip).to(dev)
+            compare = apply_flip(take(self.data, t.compare, cfg.data.workers)[0], t.flip).to(dev)
             f_hr, f_c = self.cface.target_features(hr), self.cface.target_features(compare)
         return lr, hr, f_hr.to(dev), f_c.to(dev), labels.to(dev)
 
@@ -144,7 +148,7 @@ class CFaceGANRecipe(SRRecipe):
         losses, sr = self.gan_step(step, lr, hr)
         losses.update(self._logged)
         if self.fr is not None and torch.isfinite(losses["total_g"]):
-            losses["fr"] = self.fr.step(hr, sr.clamp(0, 1), labels)  # Algorithm 1, stage 4: CNN^R with L_FR
+            losses["fr"] = self.fr.step(hr, sr.clamp(0, 1), labels, self.precision)  # Algorithm 1, stage 4: CNN^R with L_FR
         return losses
 
     # -- the engine's interface -------------------------------------------------------------------
@@ -198,7 +202,7 @@ class FaceUnion(torch.utils.data.Dataset):
         out = torch.empty((len(indices), *self.sr.shape[1:]), dtype=torch.float32)
         from_hr = indices < self.n_hr
         if bool(from_hr.any()):
-            out[from_hr] = images_of(self.hr, indices[from_hr], self.workers)[0]
+            out[from_hr] = take(self.hr, indices[from_hr], self.workers)[0]
         from_sr = ~from_hr
         out[from_sr] = self.sr[indices[from_sr] - self.n_hr].float().div_(255)
         return out, self.labels[indices]
@@ -210,7 +214,7 @@ def super_resolve_all(generator: nn.Module, data, *, scale: int, degrade: str, b
     """Stage 2: (D^SR as uint8 ``(N, 3, H, W)``, labels) — every training face degraded and super-resolved."""
     from tqdm.auto import tqdm
 
-    from lrfr.data.degrade import downsample
+    from lrfr.data.degrade import degrade_batch
 
     device = next(generator.parameters()).device
     was_training = generator.training
@@ -218,8 +222,9 @@ def super_resolve_all(generator: nn.Module, data, *, scale: int, degrade: str, b
     images, labels = [], []
     for s in tqdm(range(0, len(data), batch_size), desc="stage 2: super-resolving the training set",
                   disable=not progress, leave=False):
-        hr, lab = images_of(data, torch.arange(s, min(s + batch_size, len(data))), workers)
-        sr = generator(downsample(hr, scale, method=degrade).to(device)).clamp_(0, 1)
+        hr, lab = take(data, torch.arange(s, min(s + batch_size, len(data))), workers)
+        # a degradation spec's random draws are seeded by the image's index in the training set
+        sr = generator(degrade_batch(hr, scale, degrade, key=(0,), first_row=s).to(device)).clamp_(0, 1)
         images.append(sr.mul_(255).round_().to(torch.uint8).cpu())
         labels.append(torch.as_tensor(lab, dtype=torch.long))
     generator.train(was_training)

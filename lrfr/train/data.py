@@ -1,12 +1,13 @@
 """The training faces a recipe's ``[data]`` section names: SynthFaces or an identity-labelled folder."""
 from __future__ import annotations
 
-from lrfr.train.batches import InMemoryFaces
+from lrfr.data.decoded import decoded
 from lrfr.train.sections import DataConfig
 
 
 def build_training_set(d: DataConfig, size: tuple[int, int], progress: bool = True):
-    """The dataset (decoded once into RAM as uint8 when ``d.in_memory``), images at ``size`` (H, W)."""
+    """The dataset, images at ``size`` (H, W): decoded once to uint8 when ``d.in_memory`` — into RAM, or
+    into a memory-mapped file under ``d.cache_dir`` that later runs reuse (:mod:`lrfr.data.decoded`)."""
     if d.source == "synth":
         from lrfr.data.synth import SynthFaces
 
@@ -20,4 +21,6 @@ def build_training_set(d: DataConfig, size: tuple[int, int], progress: bool = Tr
         ds = open_faces(d.root, size=tuple(size))
     else:
         raise ValueError(f"[data] source must be 'synth' or 'folder'; got {d.source!r}")
-    return InMemoryFaces(ds, progress=progress, desc="loading training set") if d.in_memory else ds
+    if not d.in_memory:
+        return ds
+    return decoded(ds, tuple(size), d.cache_dir or None, name=f"{d.source}-{len(ds)}", progress=progress)

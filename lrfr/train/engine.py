@@ -19,9 +19,11 @@ a resume needs, and what to export at the end. :func:`train` does the rest, once
   (non-finite, or larger than ``max_abs_weight``) are never written, so the kept checkpoint is
   always a healthy one to resume from with a lower learning rate.
 
-Written so that mixed precision and DDP can be added here once for every recipe: only the main
-process (rank 0) writes files (:func:`is_main_process`), and each step's batch is a pure function of
-``(seed, step)`` that a rank can shard.
+- speed and scale, set here once for every recipe: mixed precision (``[run] precision``, see
+  :mod:`lrfr.train.precision`), ``channels_last`` and ``torch.compile`` switches, and data parallelism
+  under ``torchrun`` (:mod:`lrfr.train.distributed`: each rank takes its rows of the ``(seed, step)``
+  batch, gradients are averaged before every optimizer step, BatchNorm sees the global batch, only
+  rank 0 writes files, and a checkpoint resumes at any world size).
 """
 from __future__ import annotations
 
@@ -38,7 +40,9 @@ from torch import nn
 
 from lrfr.errors import LrfrError
 from lrfr.io import atomic_write_text
+from lrfr.train import distributed
 from lrfr.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, set_rng_state
+from lrfr.train.precision import Precision
 
 Validator = Callable[[nn.Module], Mapping[str, float]]
 
@@ -77,10 +81,17 @@ class LoopSettings:
     stage: str = "train"
     #: the weights are unhealthy past this magnitude (finite but exploded, as before a NaN)
     max_abs_weight: float = 1e6
+    #: "fp32", "bf16" (autocast) or "fp16" (autocast + loss scaling, CUDA); see lrfr.train.precision
+    precision: str = "fp32"
+    #: store the networks' weights channels_last (faster convolutions on CPUs and tensor cores)
+    channels_last: bool = False
+    #: compile the networks' forward with torch.compile (first steps are slow while it compiles)
+    compile: bool = False
     #: config keys (``section.key``) that must match between a checkpoint and the run resuming it
     #: are all of them except these, which never change the weights a step produces
     resume_free_keys: tuple[str, ...] = ("run.checkpoint_every", "run.log_every", "val.every", "run.threads",
-                                         "run.weights_dtype", "run.device", "run.out")
+                                         "run.weights_dtype", "run.device", "run.out", "run.precision",
+                                         "run.channels_last", "run.compile")
 
 
 def settings_for(cfg, out: Path, stage: str) -> LoopSettings:
@@ -88,7 +99,13 @@ def settings_for(cfg, out: Path, stage: str) -> LoopSettings:
     return LoopSettings(
         out=Path(out), total_steps=cfg.optim.iterations, seed=cfg.run.seed, checkpoint_every=cfg.run.checkpoint_every,
         log_every=cfg.run.log_every, val_every=cfg.val.every, batch_size=cfg.optim.batch_size, stage=stage,
+        **speed_settings(cfg.run),
     )
+
+
+def speed_settings(run) -> dict[str, Any]:
+    """The ``[run]`` switches that change how fast a step runs, not what it computes (up to rounding)."""
+    return {"precision": run.precision, "channels_last": run.channels_last, "compile": run.compile}
 
 
 class Recipe:
@@ -98,6 +115,16 @@ class Recipe:
     config_text: str = ""
     #: key of the step-total in the config (may change on resume, e.g. to train longer)
     steps_key: str = "optim.iterations"
+    #: set by :func:`train` from the loop settings; recipes go through :meth:`backward` and :meth:`step`
+    precision: Precision = Precision("fp32")
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()`` (scaled under fp16)."""
+        self.precision.backward(loss)
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        """``optimizer.step()`` (through the loss scaler under fp16; gradients averaged across ranks under DDP)."""
+        self.precision.step(optimizer)
 
     def parts(self) -> dict[str, Any]:
         """Objects with ``state_dict``/``load_state_dict`` that a resume needs (models, optimizers, …)."""
@@ -219,7 +246,11 @@ def train(
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     main = is_main_process()
+    recipe.precision = Precision(settings.precision, getattr(recipe, "device", torch.device("cpu")))
     parts = recipe.parts()
+    if recipe.precision.scaler is not None:
+        parts["grad_scaler"] = recipe.precision
+    prepare_networks(recipe, parts, settings)
     history: list[dict] = []
     step = 0
     resumed_from = None
@@ -231,11 +262,12 @@ def train(
                                           "pass --restart or use another run.out")
             changed = check_same_recipe(ckpt["config"], recipe.config_text, path,
                                         (*settings.resume_free_keys, recipe.steps_key), allow_changed)
-            missing = sorted(set(parts) - set(ckpt["parts"]))
+            missing = sorted(set(parts) - set(ckpt["parts"]) - {"grad_scaler"})  # fp16's scale may start fresh
             if missing:
                 raise CheckpointError(f"{path} lacks the part(s) {', '.join(missing)} this recipe needs")
             for name, obj in parts.items():
-                obj.load_state_dict(ckpt["parts"][name])
+                if name in ckpt["parts"]:
+                    obj.load_state_dict(ckpt["parts"][name])
             if changed:
                 _apply_changed_hyperparameters(recipe, changed)
             set_rng_state(ckpt["rng"])
@@ -245,6 +277,8 @@ def train(
             if progress:
                 note = f" with changed {', '.join(changed)}" if changed else ""
                 print(f"resuming from {path} at step {step}{note}")
+    if distributed.is_distributed():
+        _broadcast_state(recipe)
     if main:
         atomic_write_text(out / "config.toml", recipe.config_text)
     ckpt_path = out / CHECKPOINT
@@ -258,6 +292,7 @@ def train(
                 "Lower the learning rate (resume with --set optim.lr=... --allow-changed optim.lr) or check the data."
             )
         if not main:
+            distributed.barrier()  # rank 0 is writing: nobody reads a half-promoted checkpoint
             return
         save_checkpoint(out / INCOMING, parts={k: v.state_dict() for k, v in parts.items()}, step=step,
                         stage=settings.stage, config=recipe.config_text, history=json.dumps(history))
@@ -265,6 +300,7 @@ def train(
             os.replace(ckpt_path, out / PREVIOUS)
         os.replace(out / INCOMING, ckpt_path)
         _write_history(history, out / "history.csv")
+        distributed.barrier()
 
     total = settings.total_steps
     end = total if stop_after is None else min(total, stop_after)
@@ -273,8 +309,10 @@ def train(
     sums: dict[str, float] = {}
     seen, t0 = 0, time.perf_counter()
     while step < end:
-        losses = recipe.train_step(step)
-        values = {k: float(v) for k, v in losses.items()}
+        with recipe.precision.autocast():
+            losses = recipe.train_step(step)
+        recipe.precision.end_step()
+        values = distributed.average_values({k: float(v) for k, v in losses.items()})
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
             raise NonFiniteLossError(
@@ -297,8 +335,11 @@ def train(
             sums, seen, t0 = {}, 0, time.perf_counter()
         if validate is not None and settings.val_every and (step % settings.val_every == 0 or step == total):
             recipe.set_mode(False)
-            with torch.no_grad():
-                metrics = dict(validate(recipe.eval_model()))
+            metrics = None
+            if main:  # once, on rank 0; the numbers are shared so every rank logs the same history
+                with torch.no_grad():
+                    metrics = dict(validate(recipe.eval_model()))
+            metrics = distributed.broadcast_from_main(metrics)
             recipe.set_mode(True)
             history.append({"step": step, **metrics})
             if main:
@@ -312,11 +353,34 @@ def train(
     return {"step": step, "history": history, "out": out, "resumed_from": resumed_from}
 
 
+def prepare_networks(recipe: Recipe, parts: Mapping[str, Any], settings: LoopSettings) -> None:
+    """Memory format, compilation and, under torchrun, global BatchNorm and gradient averaging."""
+    modules = recipe.watched_modules()
+    if distributed.is_distributed():
+        for m in modules.values():
+            distributed.sync_batch_norm(m)
+        for part in parts.values():
+            if isinstance(part, torch.optim.Optimizer):
+                distributed.average_gradients_before_step(part)
+    for m in modules.values():
+        if settings.channels_last:
+            m.to(memory_format=torch.channels_last)
+        if settings.compile:
+            m.compile()
+
+
+def _broadcast_state(recipe: Recipe) -> None:
+    """Every rank starts from rank 0's weights (equal already when seeds agree; this makes it certain)."""
+    for m in recipe.watched_modules().values():
+        for t in list(m.parameters()) + list(m.buffers()):
+            torch.distributed.broadcast(t.data, src=0)
+
+
 def _apply_changed_hyperparameters(recipe: Recipe, changed: list[str]) -> None:
     """After loading an optimizer's state, put the config's (changed) learning rate back in force."""
     if hasattr(recipe, "apply_config_to_optimizers"):
         recipe.apply_config_to_optimizers(changed)
 
 
-__all__ = ["Recipe", "LoopSettings", "settings_for", "train", "NonFiniteLossError", "RecipeMismatchError", "check_same_recipe",
+__all__ = ["Recipe", "LoopSettings", "settings_for", "speed_settings", "prepare_networks", "train", "NonFiniteLossError", "RecipeMismatchError", "check_same_recipe",
            "is_main_process", "Validator"]

@@ -9,7 +9,7 @@ from typing import Iterable
 
 import torch
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 
 
 def build_optimizer(params: Iterable, *, type: str, lr: float, momentum: float = 0.0, betas=(0.9, 0.999),
@@ -21,6 +21,8 @@ def build_optimizer(params: Iterable, *, type: str, lr: float, momentum: float =
         return torch.optim.Adam(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
     if type == "adamw":
         return torch.optim.AdamW(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+    if type == "rmsprop":  # the prior-guided thesis' optimizer (papers/003 §4.2); torch's α = 0.99
+        return torch.optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     raise ValueError(f"[optim] type = {type!r} is not a known optimizer; known: {', '.join(OPTIMIZERS)}")
 
 

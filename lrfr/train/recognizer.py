@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from lrfr.config import dump_toml
 from lrfr.devices import resolve_device
-from lrfr.train.batches import EpochBatches, augment, gather, step_generator
+from lrfr.train.batches import EpochBatches, draw_batch
 from lrfr.train.data import build_training_set
 from lrfr.train.optim import build_optimizer, build_step_schedule, set_learning_rate
 from lrfr.train.engine import NonFiniteLossError, Recipe, Validator, settings_for, train
@@ -75,18 +75,16 @@ class RecognizerRecipe(Recipe):
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         cfg = self.cfg
-        idx = self.batches.indices(step)
-        data = self.data
-        images, labels = data.batch(idx) if hasattr(data, "batch") else gather(data, idx, cfg.data.workers)
-        images = augment(images, step_generator(cfg.run.seed, step), cfg.augment.hflip, cfg.augment.crop_pad)
+        images, labels = draw_batch(self.data, self.batches, step, cfg.run.seed, cfg.augment.hflip, cfg.augment.crop_pad,
+                                    cfg.data.workers)
         images, labels = images.to(self.device), labels.to(self.device)
         logits = self.head(self.model(images), labels)
         loss = F.cross_entropy(logits, labels)  # A-Softmax (SphereFace eq. 7): the margin lives in the head
         if not torch.isfinite(loss):
             return {"loss": loss.detach()}  # the engine stops here, before the optimizer touches the weights
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        self.backward(loss)
+        self.step(self.opt)
         self.sched.step()
         return {"loss": loss.detach()}
 

@@ -18,6 +18,9 @@ class DataConfig:
     seed: int = 0
     #: pre-decode the whole set into RAM as uint8 (right for small sets; off for CASIA scale)
     in_memory: bool = True
+    #: with in_memory: decode once into a memory-mapped uint8 file in this folder, reused by later runs
+    #: and shared by torchrun's processes ("" = decode into this process's RAM every run)
+    cache_dir: str = ""
     workers: int = 2
 
 
@@ -53,3 +56,9 @@ class RunConfig:
     threads: int = 0  # torch CPU threads (0 = torch's default)
     #: dtype of the exported recognizer.pt ("float32" or "float16": half the size, loads into fp32)
     weights_dtype: str = "float32"
+    #: "fp32", "bf16" (autocast; CUDA, or a CPU with AVX-512 BF16/AMX) or "fp16" (CUDA, loss scaling)
+    precision: str = "fp32"
+    #: channels_last weights (measure first: see `lrfr bench sr`)
+    channels_last: bool = False
+    #: torch.compile the networks (slow first steps; pays off on long GPU runs)
+    compile: bool = False

@@ -56,12 +56,20 @@ class SRLossConfig:
     identity_weight: float = 0.0  # C-Face's L_SI (eq. 4)
     #: the frozen recognizer of the perceptual ("recognizer") and identity losses; "" = the packaged one
     recognizer_weights: str = ""
+    #: prior-guided generators (prior_attention, papers/003; lrfr.train.prior_terms): L_c, the coarse SR's
+    #: pixel loss (eq. 3.5) ...
+    coarse_weight: float = 0.0
+    #: ... and L_p, the parsing-prior loss (eq. 3.6) against true maps from ``parsing``: "auto" (SynthFaces'
+    #: exact maps for [data] source = "synth", else "landmarks": masks from the aligned 5-point template),
+    #: "synth", "landmarks"
+    prior_weight: float = 0.0
+    parsing: str = "auto"
 
 
 @dataclass
 class SRDataConfig(DataConfig):
     hr_size: list[int] = field(default_factory=lambda: [112, 96])
-    degrade: str = "bicubic"  # or "bilinear_steps" (PFSR's chain)
+    degrade: str = "bicubic"  # or "bilinear_steps" (PFSR's chain), or a spec of lrfr.data.degradations
 
 
 @dataclass

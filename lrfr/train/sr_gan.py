@@ -25,11 +25,12 @@ from torch import nn
 
 from lrfr.config import dump_toml
 from lrfr.devices import resolve_device
-from lrfr.train.batches import EpochBatches, augment, gather, step_generator
+from lrfr.train.batches import EpochBatches, draw_batch, step_generator
+from lrfr.train.distributed import local_rows
 from lrfr.train.data import build_training_set
 from lrfr.train.engine import Recipe, Validator, settings_for, train
 from lrfr.train.optim import build_optimizer, build_step_schedule, set_learning_rate
-from lrfr.train.sr_config import SRPipeline
+from lrfr.train.sr_config import SRLossConfig, SRPipeline
 
 
 def frozen_recognizer(weights: str, device: torch.device, arch: str | None = None):
@@ -100,6 +101,9 @@ class SRRecipe(Recipe):
             self.sched_d = build_step_schedule(self.opt_d, o.milestones, o.lr_decay)
         self.ema = EMA(self.G, o.ema_decay).to(dev) if o.ema_decay > 0 else None
         self._build_losses()
+        from lrfr.train.prior_terms import prior_terms_for
+
+        self.priors = prior_terms_for(self)  # papers/003's L_c and L_p, for generators with a prior branch
 
     # -- construction -------------------------------------------------------------------------
 
@@ -116,10 +120,11 @@ class SRRecipe(Recipe):
                              f"{want[0]} ×{want[1]} {want[2]}")
         self.G.load_state_dict({k: v.to(self.G.state_dict()[k].dtype) for k, v in init.state_dict().items()})
 
-    def _build_losses(self) -> None:
+    def _build_losses(self, L: SRLossConfig | None = None) -> None:
+        """The loss modules of ``L`` (default ``cfg.loss``; a recipe on top may pass its own view of its config)."""
         from lrfr.losses import build_loss
 
-        L = self.cfg.loss
+        L = self.cfg.loss if L is None else L
         dev = self.device
         self.pixel = build_loss(L.pixel, weight=L.pixel_weight) if L.pixel_weight else None
         needs_recognizer = L.identity_weight > 0 or (L.perceptual_weight > 0 and L.perceptual_extractor == "recognizer")
@@ -190,14 +195,14 @@ class SRRecipe(Recipe):
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(LR, HR) of ``step``: HR drawn and augmented from ``(seed, step)``, LR degraded from it."""
-        from lrfr.data.degrade import downsample
+        from lrfr.data.degrade import degrade_batch
 
         cfg = self.cfg
-        idx = self.batches.indices(step)
-        hr, _ = self.data.batch(idx) if hasattr(self.data, "batch") else gather(self.data, idx, cfg.data.workers)
-        hr = augment(hr, step_generator(cfg.run.seed, step), cfg.augment.hflip, cfg.augment.crop_pad)
-        lr = downsample(hr, cfg.model.scale, method=cfg.data.degrade)
-        return lr.to(self.device), hr.to(self.device)
+        hr, _ = draw_batch(self.data, self.batches, step, cfg.run.seed, cfg.augment.hflip, cfg.augment.crop_pad,
+                           cfg.data.workers)
+        hr = hr.to(self.device, non_blocking=True)
+        first_row = local_rows(cfg.optim.batch_size).start  # seeds follow the row of the global batch
+        return degrade_batch(hr, cfg.model.scale, cfg.data.degrade, key=(cfg.run.seed, step), first_row=first_row), hr
 
     def generator_losses(self, sr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         """The weighted terms of G's objective at this step, each already times its weight; G descends their sum.
@@ -227,15 +232,18 @@ class SRRecipe(Recipe):
         # --- G, D frozen
         if self.D is not None:
             self.D.requires_grad_(False)
-        sr = self.G(lr)
+        outputs = self.G.forward_with_priors(lr) if self.priors is not None else None
+        sr = self.G(lr) if outputs is None else outputs.sr
         losses = self.generator_losses(sr, hr)
+        if self.priors is not None:
+            losses.update(self.priors.losses(outputs, hr, step))  # L_content = L_c + L_p + L_f (papers/003 eq. 3.8)
         total = torch.stack(list(losses.values())).sum()
         losses["total_g"] = total
         if not torch.isfinite(total):
             return {k: v.detach() for k, v in losses.items()}, sr.detach()  # the engine stops before any change
         self.opt_g.zero_grad(set_to_none=True)
-        total.backward()
-        self.opt_g.step()
+        self.backward(total)
+        self.step(self.opt_g)
         self.sched_g.step()
         # --- D: the configured GAN loss on real HR vs G's output (detached)
         if self.D is not None:
@@ -252,8 +260,8 @@ class SRRecipe(Recipe):
             losses["discriminator"] = loss_d
             if torch.isfinite(loss_d):
                 self.opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                self.opt_d.step()
+                self.backward(loss_d)
+                self.step(self.opt_d)
                 self.sched_d.step()
         if self.ema is not None:
             self.ema.update(self.G)

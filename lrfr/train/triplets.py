@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lrfr.train.batches import EpochBatches, flip_mask, gather, step_generator
+from lrfr.train.batches import EpochBatches, flip_mask, step_generator, take
 
-__all__ = ["Triplets", "TripletSampler", "HRFeatureCache", "COMPARE_STREAM", "images_of"]
+__all__ = ["Triplets", "TripletSampler", "HRFeatureCache", "COMPARE_STREAM"]
 
 #: the step_generator stream the compare faces are drawn from
 COMPARE_STREAM = 2
@@ -39,6 +39,10 @@ class Triplets:
     index: torch.Tensor  # (B,) int64
     compare: torch.Tensor  # (B,) int64
     flip: torch.Tensor  # (B,) bool
+
+    def rows(self, sl: slice) -> "Triplets":
+        """The triplets ``sl`` of this batch (a rank's share of the global batch)."""
+        return Triplets(index=self.index[sl], compare=self.compare[sl], flip=self.flip[sl])
 
 
 class TripletSampler:
@@ -71,11 +75,6 @@ class TripletSampler:
         return Triplets(index=index, compare=compare.to(torch.int64), flip=flip)
 
 
-def images_of(data, indices: torch.Tensor, workers: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images float [0, 1], labels) of ``indices`` from an in-memory set (``.batch``) or any face dataset."""
-    return data.batch(indices) if hasattr(data, "batch") else gather(data, indices, workers)
-
-
 class HRFeatureCache:
     """CNN^R's features of every HR training image (row i = image i) and, with flips, of its mirror image."""
 
@@ -100,7 +99,7 @@ class HRFeatureCache:
         plain, mirrored = [], []
         starts = range(0, len(data), batch_size)
         for s in tqdm(starts, desc="CNN^R features of the HR training set", disable=not progress, leave=False):
-            images, _ = images_of(data, torch.arange(s, min(s + batch_size, len(data))), workers)
+            images, _ = take(data, torch.arange(s, min(s + batch_size, len(data))), workers)
             images = images.to(device)
             plain.append(recognizer.forward_trusted(images).float().cpu())
             if hflip:

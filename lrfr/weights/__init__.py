@@ -2,6 +2,7 @@
 
 - ``sphere20a_synth.pt``: the narrow SphereFace recognizer (``pipelines/sphereface.toml``)
 - ``srresnet_synth.pt``, ``srgan_synth.pt``: 8× SR front-ends (``pipelines/srresnet.toml``, ``srgan.toml``)
+- ``landmarks_synth.pt``: PFSR's 5-landmark heatmap network (``pipelines/landmarks.toml``; family "prior")
 """
 from __future__ import annotations
 

@@ -1,0 +1,58 @@
+"""``lrfr calibrate``: the verification threshold at target FARs from held-out pairs, written with the
+recognizer fingerprint it is valid for (see :mod:`lrfr.calibration`).
+
+    lrfr calibrate --protocol blufr --data /data/lfw --recognizer mobilefacenet --weights W.ckpt \\
+                   --far 1e-2 1e-3 1e-4 --out threshold.json
+"""
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="pick verification thresholds at target FARs from held-out pairs; write them with the recognizer fingerprint",
+        description="Calibrate the verification threshold at target FARs (with confidence intervals) on a protocol's "
+                    "held-out genuine/impostor pairs, and store it for `lrfr index build/search`.",
+    )
+    p.add_argument("--protocol", default="lfw", help="lfw or celeba (pairs), blufr (one trial), or a protocol .toml")
+    p.add_argument("--data", default=None, help="data root (default: the held-out SynthFaces test set)")
+    p.add_argument("--trial", type=int, default=1, help="BLUFR trial to calibrate on (1-based; default 1)")
+    p.add_argument("--recognizer", default=None, help="recognizer architecture (e.g. mobilefacenet)")
+    p.add_argument("--weights", default=None, help="recognizer weight file (default: the packaged SynthFaces sphere20a)")
+    p.add_argument("--sr", default="hr", help="SR front-end the probes go through: hr (default: HR pairs), bicubic, "
+                                             "or a model file (packaged:srresnet_synth.pt)")
+    p.add_argument("--scale", type=int, default=8, help="degradation factor with --sr (default 8)")
+    p.add_argument("--degrade", default="bicubic", help="HR → LR chain or degradation spec (see lrfr evaluate)")
+    p.add_argument("--degrade-seed", type=int, default=0)
+    p.add_argument("--setting", choices=["both_low", "cross"], default="both_low",
+                   help="both_low: both images of a pair through --sr; cross: first image / gallery at HR")
+    p.add_argument("--far", type=float, nargs="+", default=[1e-2, 1e-3, 1e-4], help="target FARs (default 1e-2 1e-3 1e-4)")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
+    p.add_argument("--out", default="calibration.json", help="calibration file to write (default calibration.json)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--workdir", default=None, help="where derived files go (CelebA pairs, SynthFaces export)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    import pandas as pd
+
+    from lrfr.calibration import calibrate
+    from lrfr.fingerprint import describe
+
+    cal = calibrate(args.sr, protocol=args.protocol, data=args.data, recognizer=args.recognizer, weights=args.weights,
+                    scale=args.scale, degrade=args.degrade, setting=args.setting, fars=args.far, trial=args.trial,
+                    confidence=args.confidence, degrade_seed=args.degrade_seed, batch_size=args.batch_size,
+                    device=args.device, workdir=args.workdir, progress=not args.quiet)
+    table = cal.table()[["far", "threshold", "threshold_ci", "achieved_far", "far_ci", "tar", "n_false_accepts",
+                         "n_impostor"]]
+    with pd.option_context("display.width", 200, "display.float_format", "{:.5g}".format):
+        print(table.to_string(index=False))
+    src = cal.source
+    print(f"from {src['n_genuine']:,} genuine and {src['n_impostor']:,} impostor pairs of {src['protocol']}"
+          f"{' trial ' + str(src['trial']) if 'trial' in src else ''}; SR {cal.sr} ({cal.setting}); "
+          f"{describe(cal.fingerprint)}")
+    print(f"wrote {cal.save(args.out)}")
+    return 0
