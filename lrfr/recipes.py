@@ -321,15 +321,15 @@ def run_cface(cfg, *, resume: bool = True, progress: bool = True, allow_changed:
     fig = plot_stage_losses(result["histories"], out / "losses.png", title=f"{cfg.name}: C-Face {cfg.ablation}")
     files += [fig] if fig else []
     with torch.no_grad():
-        from lrfr.data.degrade import downsample, upsample
-        from lrfr.train.triplets import images_of
+        from lrfr.data.degrade import degrade_batch, upsample
+        from lrfr.train.batches import take
 
         if validate is not None:
             hr = validate.hr[torch.as_tensor(validate.grid_rows)]
         else:  # no held-out faces configured: the first training faces
             data = result["trainer"].data
-            hr = images_of(data, torch.arange(min(cfg.val.grid_images, len(data))))[0]
-        lr = downsample(hr, cfg.model.scale, method=cfg.data.degrade)
+            hr = take(data, torch.arange(min(cfg.val.grid_images, len(data))))[0]
+        lr = degrade_batch(hr, cfg.model.scale, cfg.data.degrade, key=(cfg.run.seed,))
         panels = {"HR": hr, f"LR ×{cfg.model.scale}": lr, "bicubic": upsample(lr, scale=cfg.model.scale)}
         panels.update({name: g(lr.to(device)).clamp(0, 1).cpu() for name, g in generators.items()})
     files.append(save_sr_grid(panels, out / "grid.png", max_rows=cfg.val.grid_images))

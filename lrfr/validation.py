@@ -66,11 +66,12 @@ class SRValidator:
     def __init__(self, images: torch.Tensor, names: list[str], labels, recognizer: torch.nn.Module, *, scale: int,
                  degrade_method: str = "bicubic", n_folds: int = 10, pairs_per_fold: int = 50, seed: int = 1,
                  batch_size: int = 64, grid_images: int = 6):
-        from lrfr.data.degrade import downsample
+        from lrfr.data.degrade import degrade_batch
 
         self.index, self.same, self.folds, used = _pair_index(names, labels, n_folds, pairs_per_fold, seed)
         self.hr = images[used]
-        self.lr = downsample(self.hr, scale, method=degrade_method)
+        # a name ("bicubic", "bilinear_steps") or a degradation spec, its draws seeded per held-out image
+        self.lr = degrade_batch(self.hr, scale, degrade_method, key=(seed,))
         self.scale, self.recognizer, self.batch_size = scale, recognizer.eval(), batch_size
         self.grid_rows = np.linspace(0, len(self.hr) - 1, num=min(grid_images, len(self.hr))).round().astype(int)
         self._baseline: dict[str, float] | None = None

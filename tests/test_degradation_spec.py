@@ -134,3 +134,21 @@ def test_the_sr_recipe_trains_on_a_spec_reproducibly(tmp_path):
     assert torch.equal(lr0, (lr0 * 255).round() / 255)  # its last step is JPEG
     losses = recipe.train_step(0)  # and a step trains on it
     assert losses and all(torch.isfinite(v) for v in losses.values())
+
+
+def test_sr_recipe_trains_and_validates_on_a_spec(tmp_path):
+    """`[data] degrade` takes a spec: the training batches, the validator and the grid all degrade through it."""
+    from lrfr.config import dump_toml
+    from lrfr.recipes import run_pipeline
+
+    out = tmp_path / "run"
+    pipeline = tmp_path / "p.toml"
+    pipeline.write_text(dump_toml({
+        "kind": "sr", "model": {"kwargs": {"channels": 4, "blocks": 1}},
+        "data": {"n_identities": 4, "images_per_identity": 2, "degrade": "blur:sigma=1.0,down:bicubic,noise:gauss=0.01"},
+        "val": {"n_identities": 4, "images_per_identity": 4, "every": 2, "pairs_per_fold": 2, "n_folds": 2},
+        "optim": {"batch_size": 2, "iterations": 2}, "run": {"out": str(out)},
+    }))
+    result = run_pipeline(pipeline, progress=False)
+    assert result["step"] == 2 and (out / "grid.png").is_file() and (out / "generator.pt").is_file()
+    assert 0 < result["final"]["psnr_bicubic"] < 40
