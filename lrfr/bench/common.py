@@ -12,6 +12,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+def shared_root() -> Path:
+    """The shared data/weights folder: ``$LRFR_SHARED``, else ``<repo>/../shared`` (as the tests use)."""
+    import os
+
+    return Path(os.environ["LRFR_SHARED"]) if os.environ.get("LRFR_SHARED") else Path(__file__).resolve().parents[2].parent / "shared"
+
+
 def machine_info() -> dict[str, Any]:
     import os
 

@@ -13,18 +13,13 @@ Goal (issue 17): bicubic end to end ≤ 60 s on 2 cores; ≤ 60 s on one GPU.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from lrfr.bench.common import measure_in_subprocess
+from lrfr.bench.common import measure_in_subprocess, shared_root
 
 GOAL_S = 60.0
-
-
-def shared_root() -> Path:
-    return Path(os.environ["LRFR_SHARED"]) if os.environ.get("LRFR_SHARED") else Path(__file__).resolve().parents[2].parent / "shared"
 
 
 def _evaluate_job(sr: str, device: str, data: str, weights: str, trials: list[int]) -> dict[str, Any]:

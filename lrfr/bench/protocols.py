@@ -34,14 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lrfr.bench.common import machine_info, measure_in_subprocess
+from lrfr.bench.common import machine_info, measure_in_subprocess, shared_root
 
 TARGETS = {"headline_s": 30.0, "full_grid_s": 90.0, "peak_rss_mb": 4096.0}
 LFW_IMAGES, LFW_IDENTITIES = 13_233, 5_749
 
 
 def shared_blufr_config() -> Path | None:
-    base = Path(os.environ["LRFR_SHARED"]) if os.environ.get("LRFR_SHARED") else Path(__file__).resolve().parents[2].parent / "shared"
+    base = shared_root()
     p = base / "data" / "lfw" / "blufr_lfw_config.mat"
     return p if p.is_file() else None
 

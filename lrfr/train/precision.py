@@ -78,11 +78,4 @@ class Precision:
             self.scaler.load_state_dict(state)
 
 
-@contextlib.contextmanager
-def full_precision(device_type: str):
-    """Autocast off for a numerically sensitive block (inputs must be cast to float32 by the caller)."""
-    with torch.autocast(device_type=device_type, enabled=False):
-        yield
-
-
-__all__ = ["Precision", "PrecisionError", "PRECISIONS", "full_precision"]
+__all__ = ["Precision", "PrecisionError", "PRECISIONS"]
