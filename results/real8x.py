@@ -1,0 +1,324 @@
+"""Real faces at 8× (issue 16): the split, the evaluation of every committed front-end, the table.
+
+    python results/real8x.py split                 # results/celeba_split.txt → runs/celeba-split/{train,heldout}
+    lrfr run pipelines/srgan_celeba.toml           # the training runs (see each pipeline's header)
+    lrfr run pipelines/cface_celeba.toml
+    python results/real8x.py export                # run folders → results/weights/*.pt + results/weights/training.json
+    python results/real8x.py evaluate              # LFW, LFW-BLUFR, held-out CelebA → results/real-8x.{csv,md}, grid
+
+Every front-end is scored by the CASIA MobileFaceNet of ``../shared/weights`` (named with its sha256 in
+every row) at 8× (112×96 → 14×12, bicubic with antialias, → SR → 112×96): LFW's 10 folds (SphereFace's
+convention), LFW-BLUFR's 10 trials, and the CelebA verification protocol (``protocols/celeba.toml``) on
+the 41 identities held out of training. Each front-end's rows are kept in ``runs/real8x/parts/`` as they
+are made, so an interrupted ``evaluate`` resumes. It also scores every committed generator on a fixed
+600-pair subset of LFW (:func:`subset_pairs`), the figure ``tests/test_realdata_results.py`` checks.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+LFW = SHARED / "data" / "lfw"
+CELEBA = SHARED / "data" / "celeba-train-112x96"
+MOBILEFACENET = SHARED / "weights" / "mobilefacenet_casia_068.ckpt"
+SPLIT_FILE = REPO / "results" / "celeba_split.txt"
+SPLIT_DIR = REPO / "runs" / "celeba-split"
+WEIGHTS = REPO / "results" / "weights"
+WORK = REPO / "runs" / "real8x"
+#: the split: 41 of the 241 identities held out (about 200 to train on, as issue 16 asks), seed 0
+N_HELDOUT, SPLIT_SEED = 41, 0
+#: the fixed LFW subset of the committed-generator test: the first 30 same and 30 different pairs of each fold
+SUBSET_PER_FOLD = 30
+
+#: the recognizers that score: the CASIA MobileFaceNet (the generators' CNN^R and perceptual features: the
+#: paper's setting) and a sphere20a trained by lrfr on the CelebA training identities, that no generator saw
+SCORERS = {
+    "mobilefacenet": ("mobilefacenet", MOBILEFACENET),
+    "sphere20a_celeba": (None, WEIGHTS / "sphere20a_celeba.pt"),
+}
+#: the recognizer file committed beside the generators, and the run that made it
+RECOGNIZER_RUNS = {"sphere20a_celeba": ("runs/sphere20a_celeba", "recognizer.pt")}
+
+#: label → (what is scored, the paper, the run folder and the file inside it that made the committed weights)
+FRONT_ENDS = {
+    "hr": ("hr", "upper bound: 112×96, no degradation", None),
+    "bicubic": ("bicubic", "—", None),
+    "srgan_synth": ("packaged:srgan_synth.pt", "Ledig et al. 2017; SynthFaces only, the start of every real run", None),
+    "srresnet": (WEIGHTS / "srresnet.pt", "Ledig et al. 2017 (pixel MSE)", ("runs/srresnet_celeba", "generator.pt")),
+    "srgan": (WEIGHTS / "srgan.pt", "Ledig et al. 2017", ("runs/srgan_celeba", "generator.pt")),
+    "gafh_ridn": (WEIGHTS / "gafh_ridn.pt", "GAFH-RIDN (papers/001)", ("runs/gafh_ridn_celeba", "generator.pt")),
+    "prior_attention": (WEIGHTS / "prior_attention.pt", "prior-guided attention SR (papers/003, method 1)",
+                        ("runs/prior_attention_celeba", "generator.pt")),
+    "cface_v1": (WEIGHTS / "cface_v1.pt", "C-Face-v1 (papers/004, stage 1)", ("runs/cface_celeba", "cface_v1.pt", ("stage1",))),
+    "cface_v2": (WEIGHTS / "cface_v2.pt", "C-Face-v2 (papers/004, Algorithm 1)", ("runs/cface_celeba", "cface_v2.pt")),
+}
+
+
+def split(args) -> None:
+    """Draw the split, check it against the committed file (or write it), and lay it out as folders."""
+    from lrfr.data.folders import scan_identity_folders
+    from lrfr.data.split import materialize, read_split, split_identities
+
+    _, _, identities = scan_identity_folders(CELEBA)
+    drawn = split_identities(identities, N_HELDOUT, seed=SPLIT_SEED)
+    if SPLIT_FILE.is_file():
+        if read_split(SPLIT_FILE) != drawn:
+            sys.exit(f"{SPLIT_FILE} is not the split drawn from {CELEBA} with seed {SPLIT_SEED}: "
+                     "the data folder changed, or the file was edited")
+    else:
+        drawn.write(SPLIT_FILE)
+    folders = materialize(CELEBA, drawn, SPLIT_DIR)
+    print(f"{len(drawn.train)} training and {len(drawn.heldout)} held-out identities ({SPLIT_FILE}) → "
+          + ", ".join(str(p) for p in folders.values()))
+
+
+def training_facts(run: Path, stages: tuple[str, ...] | None = None) -> dict:
+    """Generator steps, images seen and training seconds of a run (or of its ``stages`` only), from each
+    history's logged images/s: validation, C-Face's feature caching and stage 2 are not counted."""
+    import tomllib
+
+    cfg = tomllib.loads((run / "config.toml").read_text())
+    facts = {"pipeline": cfg.get("name"), "generator_steps": 0, "generator_images": 0, "recognizer_steps": 0,
+             "recognizer_images": 0, "train_seconds": 0.0}
+    histories = sorted(run.glob("stage*/history.csv")) or [run / "history.csv"]
+    for hist in histories:
+        if stages is not None and hist.parent.name not in stages:
+            continue
+        h = pd.read_csv(hist)
+        section = cfg.get(hist.parent.name, cfg.get("optim", {})) if hist.parent != run else cfg["optim"]
+        batch = int(section["batch_size"])
+        window = h["step"].diff().fillna(h["step"].iloc[0]) * batch
+        facts["train_seconds"] += float((window / h["images_per_s"]).sum())
+        steps = int(h["step"].iloc[-1])
+        kind = "recognizer" if hist.parent.name == "stage3" else "generator"
+        facts[f"{kind}_steps"] += steps
+        facts[f"{kind}_images"] += steps * batch
+    facts["train_seconds"] = round(facts["train_seconds"], 1)
+    return facts
+
+
+def export(args) -> None:
+    """Copy each finished run's generator into results/weights/ and record what training it took."""
+    from lrfr.fingerprint import file_sha256
+
+    WEIGHTS.mkdir(parents=True, exist_ok=True)
+    facts_file = WEIGHTS / "training.json"
+    facts = json.loads(facts_file.read_text()) if facts_file.is_file() else {}
+    for label, (target, _, made_by) in FRONT_ENDS.items():
+        if made_by is None:
+            continue
+        run, name, stages = REPO / made_by[0], made_by[1], (made_by[2] if len(made_by) > 2 else None)
+        if not (run / name).is_file():
+            print(f"{label}: {run / name} not there (run the pipeline first); skipped")
+            continue
+        shutil.copyfile(run / name, target)
+        facts[label] = {**training_facts(run, stages), "run": made_by[0], "file": target.name, "sha256": file_sha256(target)}
+        print(f"{label}: {target} ({target.stat().st_size / 1e6:.1f} MB) {facts[label]}")
+    for label, (run, name) in RECOGNIZER_RUNS.items():
+        target = SCORERS[label][1]
+        if (REPO / run / name).is_file():
+            shutil.copyfile(REPO / run / name, target)
+            print(f"{label}: {target} ({target.stat().st_size / 1e6:.1f} MB)")
+    from lrfr.io import atomic_write_text
+
+    atomic_write_text(facts_file, json.dumps(facts, indent=2) + "\n")
+
+
+def subset_pairs(lfw: Path, out: Path, per_fold: int = SUBSET_PER_FOLD) -> Path:
+    """A data root with LFW's images and a pairs.txt of the first ``per_fold`` same and different pairs of
+    each of View 2's folds (10 × 2 × 30 = 600 pairs), for a fast check of a committed generator."""
+    from lrfr.data.folders import resolve_lfw_images
+    from lrfr.data.pairs import read_pairs, write_pairs
+
+    source = read_pairs(lfw / "pairs.txt")
+    kept = []
+    for fold in range(source.n_folds):
+        pairs = [p for p in source.pairs if p.fold == fold]
+        kept += [p for p in pairs if p.same][:per_fold] + [p for p in pairs if not p.same][:per_fold]
+    out.mkdir(parents=True, exist_ok=True)
+    images = resolve_lfw_images(lfw)
+    link = out / images.name
+    if not link.exists():
+        link.symlink_to(images.resolve(), target_is_directory=True)
+    write_pairs(out / "pairs.txt", kept, source.n_folds, per_fold)
+    return out
+
+
+def _score(label: str, sr, protocols: list[str], data: Path, workdir: Path, scorer: str) -> pd.DataFrame:
+    import lrfr
+
+    arch, weights = SCORERS[scorer]
+    table = lrfr.evaluate([str(sr) if isinstance(sr, Path) else sr], protocol=protocols, data=data,
+                          recognizer=arch, weights=weights, scale=8, workdir=workdir, progress=True)
+    table.insert(0, "front_end", label)
+    table.insert(1, "scorer", scorer)
+    return table
+
+
+def evaluate(args) -> None:
+    """Score the front-ends (resumable: one part file per front-end, scorer and data set)."""
+    from lrfr.io import atomic_write_text
+
+    parts = WORK / "parts" / args.scorer
+    parts.mkdir(parents=True, exist_ok=True)
+    if not SCORERS[args.scorer][1].is_file():
+        sys.exit(f"{SCORERS[args.scorer][1]} not there (train and export it first)")
+    labels = args.only or list(FRONT_ENDS)
+    subset = subset_pairs(LFW, WORK / "lfw-subset600")
+    main_scorer = args.scorer == "mobilefacenet"
+    for label in labels:
+        sr, _, made_by = FRONT_ENDS[label]
+        if isinstance(sr, Path) and not sr.is_file():
+            print(f"{label}: {sr} not there (python results/real8x.py export); skipped")
+            continue
+        # the second scorer checks identity on LFW's pairs and the held-out CelebA (BLUFR: the main scorer only)
+        jobs = [("lfw", ["blufr", "lfw"] if main_scorer else ["lfw"], LFW), ("celeba", ["celeba"], SPLIT_DIR / "heldout")]
+        if made_by is not None and main_scorer:
+            jobs.append(("subset600", ["lfw"], subset))
+        for tag, protocols, data in jobs:
+            part = parts / f"{label}-{tag}.csv"
+            if part.is_file() and not args.redo:
+                continue
+            table = _score(label, sr, protocols, data, WORK / "workdir", args.scorer)
+            if tag == "subset600":
+                table["protocol"] = "lfw_subset600"
+            atomic_write_text(part, table.to_csv(index=False))
+            print(f"{label} {tag} ({args.scorer}): done", flush=True)
+    write_table()
+    if not args.no_grid and main_scorer:
+        grid()
+
+
+def _pct(x) -> str:
+    return f"{100 * x:.2f}"
+
+
+def _facts() -> dict:
+    facts_file = WEIGHTS / "training.json"
+    return json.loads(facts_file.read_text()) if facts_file.is_file() else {}
+
+
+def _main_rows(table: pd.DataFrame) -> list[str]:
+    facts, rows = _facts(), []
+    for label in [k for k in FRONT_ENDS if k in set(table["front_end"])]:
+        t = table[table["front_end"] == label].set_index("protocol")
+        if not {"lfw", "blufr"} <= set(t.index):
+            continue
+        lfw, blufr = t.loc["lfw"], t.loc["blufr"]
+        celeba = t.loc["celeba"] if "celeba" in t.index else None
+        f = facts.get(label, {})
+        rows.append("| " + " | ".join([
+            f"`{label}`",
+            f"{_pct(lfw['accuracy_mean'])} ± {_pct(lfw['accuracy_std'])}",
+            f"{_pct(blufr['vr@far=0.1%_mean'])} ({_pct(blufr['vr@far=0.1%_mean_minus_std'])})",
+            f"{_pct(blufr['dir@rank=1,far=1%_mean'])} ({_pct(blufr['dir@rank=1,far=1%_mean_minus_std'])})",
+            f"{_pct(celeba['accuracy_mean'])} ± {_pct(celeba['accuracy_std'])}" if celeba is not None else "—",
+            "—" if pd.isna(lfw["psnr"]) else f"{lfw['psnr']:.2f} / {lfw['ssim']:.3f}",
+            _pct(t.loc["lfw_subset600", "accuracy_mean"]) if "lfw_subset600" in t.index else "—",
+            f"{f['train_seconds'] / 60:.1f} min, {f['generator_images']:,}" if f else "—",
+            f"`{str(lfw['sr_sha256'])[:12]}`" if f else "—",
+        ]) + " |")
+    return rows
+
+
+def _second_rows(table: pd.DataFrame) -> list[str]:
+    rows = []
+    for label in [k for k in FRONT_ENDS if k in set(table["front_end"])]:
+        t = table[table["front_end"] == label].set_index("protocol")
+        cells = [f"`{label}`"]
+        for proto in ("lfw", "celeba"):
+            cells.append(f"{_pct(t.loc[proto, 'accuracy_mean'])} ± {_pct(t.loc[proto, 'accuracy_std'])}"
+                         if proto in t.index else "—")
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def write_table() -> None:
+    """results/real-8x.csv (every column of every row) and results/real-8x.md (the headline tables)."""
+    from lrfr.io import atomic_write_text
+
+    parts = sorted((WORK / "parts").glob("*/*.csv"))
+    if not parts:
+        sys.exit("no evaluated front-end yet (python results/real8x.py evaluate)")
+    table = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
+    order = {k: i for i, k in enumerate([*SCORERS, *FRONT_ENDS])}
+    table = table.sort_values(["scorer", "front_end", "protocol"],
+                              key=lambda s: s.map(order) if s.name in ("scorer", "front_end") else s)
+    atomic_write_text(REPO / "results" / "real-8x.csv", table.to_csv(index=False))
+    main = table[table["scorer"] == "mobilefacenet"]
+    first = main.iloc[0]
+    text = (
+        "# Real faces at 8× (14×12 → 112×96): LFW, LFW-BLUFR, held-out CelebA\n\n"
+        f"Scored by {first['recognizer']} `{MOBILEFACENET.name}` (sha256 `{first['recognizer_sha256']}`), "
+        f"lrfr {first['lrfr_version']}; made by `python results/real8x.py evaluate` (every column of every row, "
+        "pins included, in `real-8x.csv`).\n\n"
+        "| front-end | LFW 10-fold accuracy (%) | BLUFR VR@FAR=0.1% (mean − std) | BLUFR DIR@rank 1, FAR=1% "
+        "(mean − std) | held-out CelebA accuracy (%) | PSNR / SSIM (LFW) | LFW 600-pair subset (%) | "
+        "training (CPU), images seen | sha256 |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(_main_rows(main)) + "\n"
+    )
+    second = table[table["scorer"] == "sphere20a_celeba"]
+    if len(second):
+        s = second.iloc[0]
+        text += (
+            "\n## Scored by a recognizer no front-end saw\n\n"
+            f"{s['recognizer']} `{SCORERS['sphere20a_celeba'][1].name}` (sha256 `{s['recognizer_sha256']}`), trained by "
+            "`lrfr run pipelines/sphereface_celeba.toml` on the 200 training identities; made by "
+            "`python results/real8x.py evaluate --scorer sphere20a_celeba`.\n\n"
+            "| front-end | LFW 10-fold accuracy (%) | held-out CelebA accuracy (%) |\n| --- | --- | --- |\n"
+            + "\n".join(_second_rows(second)) + "\n"
+        )
+    atomic_write_text(REPO / "results" / "real-8x.md", text)
+    print(text)
+
+
+def grid(n: int = 6) -> None:
+    """The same LFW faces at HR / 14×12 / bicubic / each learned front-end there is: results/real-8x.png."""
+    import torch
+
+    from lrfr import sr as sr_models
+    from lrfr.data.degrade import degrade_batch, upsample
+    from lrfr.data.folders import open_faces
+    from lrfr.report import save_sr_grid
+    from lrfr.weights import resolve
+
+    faces = open_faces(LFW)
+    step = len(faces) // n
+    hr = torch.stack([faces[i * step][0] for i in range(n)])
+    lr = degrade_batch(hr, 8, "bicubic", key=(0,))
+    panels = {"HR": hr, "LR ×8": lr, "bicubic": upsample(lr, scale=8)}
+    with torch.no_grad():
+        for label, (sr, _, _) in FRONT_ENDS.items():
+            if sr in ("hr", "bicubic") or (isinstance(sr, Path) and not sr.is_file()):
+                continue
+            model = sr_models.load(resolve(str(sr)) if str(sr).startswith("packaged:") else sr)
+            panels[label] = model.super_resolve(lr)
+    path = save_sr_grid(panels, REPO / "results" / "real-8x.png", max_rows=n)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("split", help="write/check results/celeba_split.txt and lay out runs/celeba-split/")
+    sub.add_parser("export", help="copy the finished runs' generators into results/weights/")
+    e = sub.add_parser("evaluate", help="score every front-end and write results/real-8x.{csv,md,png}")
+    e.add_argument("--only", nargs="+", choices=list(FRONT_ENDS), help="front-ends to (re)score (default: all)")
+    e.add_argument("--redo", action="store_true", help="score again even where a part file exists")
+    e.add_argument("--no-grid", action="store_true")
+    e.add_argument("--scorer", choices=list(SCORERS), default="mobilefacenet", help="the recognizer that scores")
+    sub.add_parser("table", help="rewrite results/real-8x.{csv,md} from the part files")
+    sub.add_parser("grid", help="draw results/real-8x.png")
+    args = p.parse_args()
+    {"split": split, "export": export, "evaluate": evaluate, "table": lambda a: write_table(), "grid": lambda a: grid()}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
