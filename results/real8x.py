@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -46,18 +47,18 @@ SCORERS = {
 #: the recognizer file committed beside the generators, and the run that made it
 RECOGNIZER_RUNS = {"sphere20a_celeba": ("runs/sphere20a_celeba", "recognizer.pt")}
 
-#: label → (what is scored, the paper, the run folder and the file inside it that made the committed weights)
+#: label → (what is scored, (the run folder, the file in it that became the committed weights, the stages whose
+#: training it took — None: all)); the paper behind each is in its pipelines/*_celeba.toml
 FRONT_ENDS = {
-    "hr": ("hr", "upper bound: 112×96, no degradation", None),
-    "bicubic": ("bicubic", "—", None),
-    "srgan_synth": ("packaged:srgan_synth.pt", "Ledig et al. 2017; SynthFaces only, the start of every real run", None),
-    "srresnet": (WEIGHTS / "srresnet.pt", "Ledig et al. 2017 (pixel MSE)", ("runs/srresnet_celeba", "generator.pt")),
-    "srgan": (WEIGHTS / "srgan.pt", "Ledig et al. 2017", ("runs/srgan_celeba", "generator.pt")),
-    "gafh_ridn": (WEIGHTS / "gafh_ridn.pt", "GAFH-RIDN (papers/001)", ("runs/gafh_ridn_celeba", "generator.pt")),
-    "prior_attention": (WEIGHTS / "prior_attention.pt", "prior-guided attention SR (papers/003, method 1)",
-                        ("runs/prior_attention_celeba", "generator.pt")),
-    "cface_v1": (WEIGHTS / "cface_v1.pt", "C-Face-v1 (papers/004, stage 1)", ("runs/cface_celeba", "cface_v1.pt", ("stage1",))),
-    "cface_v2": (WEIGHTS / "cface_v2.pt", "C-Face-v2 (papers/004, Algorithm 1)", ("runs/cface_celeba", "cface_v2.pt")),
+    "hr": ("hr", None),  # the upper bound: 112×96, no degradation
+    "bicubic": ("bicubic", None),
+    "srgan_synth": ("packaged:srgan_synth.pt", None),  # SynthFaces only: the start of the fine-tuned rows
+    "srresnet": (WEIGHTS / "srresnet.pt", ("runs/srresnet_celeba", "generator.pt", None)),
+    "srgan": (WEIGHTS / "srgan.pt", ("runs/srgan_celeba", "generator.pt", None)),
+    "gafh_ridn": (WEIGHTS / "gafh_ridn.pt", ("runs/gafh_ridn_celeba", "generator.pt", None)),
+    "prior_attention": (WEIGHTS / "prior_attention.pt", ("runs/prior_attention_celeba", "generator.pt", None)),
+    "cface_v1": (WEIGHTS / "cface_v1.pt", ("runs/cface_celeba", "cface_v1.pt", ("stage1",))),
+    "cface_v2": (WEIGHTS / "cface_v2.pt", ("runs/cface_celeba", "cface_v2.pt", None)),
 }
 
 
@@ -70,8 +71,8 @@ def split(args) -> None:
     drawn = split_identities(identities, N_HELDOUT, seed=SPLIT_SEED)
     if SPLIT_FILE.is_file():
         if read_split(SPLIT_FILE) != drawn:
-            sys.exit(f"{SPLIT_FILE} is not the split drawn from {CELEBA} with seed {SPLIT_SEED}: "
-                     "the data folder changed, or the file was edited")
+            raise ValueError(f"{SPLIT_FILE} is not the split drawn from {CELEBA} with seed {SPLIT_SEED}: "
+                             "the data folder changed, or the file was edited")
     else:
         drawn.write(SPLIT_FILE)
     folders = materialize(CELEBA, drawn, SPLIT_DIR)
@@ -92,7 +93,7 @@ def training_facts(run: Path, stages: tuple[str, ...] | None = None) -> dict:
         if stages is not None and hist.parent.name not in stages:
             continue
         h = pd.read_csv(hist)
-        section = cfg.get(hist.parent.name, cfg.get("optim", {})) if hist.parent != run else cfg["optim"]
+        section = cfg["optim"] if hist.parent == run else cfg[hist.parent.name]  # [optim], or C-Face's [stageN]
         batch = int(section["batch_size"])
         window = h["step"].diff().fillna(h["step"].iloc[0]) * batch
         facts["train_seconds"] += float((window / h["images_per_s"]).sum())
@@ -111,10 +112,10 @@ def export(args) -> None:
     WEIGHTS.mkdir(parents=True, exist_ok=True)
     facts_file = WEIGHTS / "training.json"
     facts = json.loads(facts_file.read_text()) if facts_file.is_file() else {}
-    for label, (target, _, made_by) in FRONT_ENDS.items():
+    for label, (target, made_by) in FRONT_ENDS.items():
         if made_by is None:
             continue
-        run, name, stages = REPO / made_by[0], made_by[1], (made_by[2] if len(made_by) > 2 else None)
+        run, name, stages = REPO / made_by[0], made_by[1], made_by[2]
         if not (run / name).is_file():
             print(f"{label}: {run / name} not there (run the pipeline first); skipped")
             continue
@@ -169,12 +170,12 @@ def evaluate(args) -> None:
     parts = WORK / "parts" / args.scorer
     parts.mkdir(parents=True, exist_ok=True)
     if not SCORERS[args.scorer][1].is_file():
-        sys.exit(f"{SCORERS[args.scorer][1]} not there (train and export it first)")
+        raise FileNotFoundError(f"{SCORERS[args.scorer][1]} not there (train and export it first)")
     labels = args.only or list(FRONT_ENDS)
     subset = subset_pairs(LFW, WORK / "lfw-subset600")
     main_scorer = args.scorer == "mobilefacenet"
     for label in labels:
-        sr, _, made_by = FRONT_ENDS[label]
+        sr, made_by = FRONT_ENDS[label]
         if isinstance(sr, Path) and not sr.is_file():
             print(f"{label}: {sr} not there (python results/real8x.py export); skipped")
             continue
@@ -268,7 +269,7 @@ def write_table() -> None:
 
     parts = sorted((WORK / "parts").glob("*/*.csv"))
     if not parts:
-        sys.exit("no evaluated front-end yet (python results/real8x.py evaluate)")
+        raise FileNotFoundError(f"no evaluated front-end in {WORK / 'parts'} yet (python results/real8x.py evaluate)")
     table = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
     order = {k: i for i, k in enumerate([*SCORERS, *FRONT_ENDS])}
     table = table.sort_values(["scorer", "front_end", "protocol"],
@@ -323,7 +324,7 @@ def grid(n: int = 6) -> None:
     lr = degrade_batch(hr, 8, "bicubic", key=(0,))
     panels = {"HR": hr, "LR ×8": lr, "bicubic": upsample(lr, scale=8)}
     with torch.no_grad():
-        for label, (sr, _, _) in FRONT_ENDS.items():
+        for label, (sr, _) in FRONT_ENDS.items():
             if sr in ("hr", "bicubic") or (isinstance(sr, Path) and not sr.is_file()):
                 continue
             model = sr_models.load(resolve(str(sr)) if str(sr).startswith("packaged:") else sr)
@@ -345,7 +346,17 @@ def main() -> None:
     sub.add_parser("table", help="rewrite results/real-8x.{csv,md} from the part files")
     sub.add_parser("grid", help="draw results/real-8x.png")
     args = p.parse_args()
-    {"split": split, "export": export, "evaluate": evaluate, "table": lambda a: write_table(), "grid": lambda a: grid()}[args.command](args)
+    handlers = {"split": split, "export": export, "evaluate": evaluate, "table": lambda a: write_table(),
+                "grid": lambda a: grid()}
+    from lrfr.cli import DEBUG_ENV, USER_ERRORS, error_message
+
+    try:
+        handlers[args.command](args)
+    except USER_ERRORS as err:  # as the lrfr command does: one line naming the thing, exit 2
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        print(f"real8x {args.command}: error: {error_message(err)}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""Real data: each generator committed under results/weights/ still scores what results/real-8x.csv says.
+"""Each generator committed under results/weights/ is the file the table names and, on real data, still
+scores what results/real-8x.csv says.
 
 For speed the check uses a fixed 600-pair subset of LFW View 2 (the first 30 same and 30 different
 pairs of each fold, ``results/real8x.py``'s :func:`subset_pairs`), scored by the CASIA MobileFaceNet
-at 8× exactly as ``python results/real8x.py evaluate`` scored it. Skips where ../shared is absent.
+at 8× exactly as ``python results/real8x.py evaluate`` scored it; that check skips where ../shared is absent.
 """
 import importlib.util
 import json
@@ -13,8 +14,6 @@ import pytest
 import lrfr
 
 from conftest import REPO
-
-pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 RESULTS = REPO / "results"
 
@@ -44,6 +43,8 @@ def test_every_committed_generator_has_its_row_and_hash():
         assert path.stat().st_size < 5e6  # a few MB each (fp16)
 
 
+@pytest.mark.realdata
+@pytest.mark.slow
 @pytest.mark.parametrize("label", [label for label, _ in _committed()])
 def test_committed_generator_reproduces_its_lfw_subset_accuracy(label, lfw_root, mobilefacenet_weights, tmp_path):
     facts = dict(_committed())[label]

@@ -49,6 +49,10 @@ def test_materialize_links_each_half_and_follows_a_new_split(tmp_path):
     assert open_faces(folders["heldout"]).classes == ["c", "d"]
     with pytest.raises(ValueError, match="not there: e"):
         materialize(root, IdentitySplit(train=("a", "e"), heldout=("d",)), tmp_path / "split")
+    (folders["train"] / "notes.txt").write_text("mine")  # never deleted: an error names it
+    with pytest.raises(ValueError, match="notes.txt: not a link made by materialize"):
+        materialize(root, IdentitySplit(train=("a",), heldout=("d",)), tmp_path / "split")
+    assert (folders["train"] / "notes.txt").read_text() == "mine"
 
 
 @pytest.mark.realdata

@@ -78,15 +78,19 @@ def materialize(root: str | Path, split: IdentitySplit, out: str | Path) -> dict
         folder = Path(out) / half
         folder.mkdir(parents=True, exist_ok=True)
         wanted = set(identities)
-        for entry in os.scandir(folder):  # drop links of a previous, different split
-            if entry.name not in wanted:
+        entries = list(os.scandir(folder))
+        for entry in entries:  # checked before anything is removed: never delete what this function did not make
+            if not entry.is_symlink():
+                raise ValueError(f"{entry.path}: not a link made by materialize; move it out of {folder}")
+        for entry in entries:
+            if entry.name not in wanted:  # a link of a previous, different split
                 os.unlink(entry.path)
         for ident in identities:
             link = folder / ident
             target = root / ident
             if link.is_symlink() and Path(os.readlink(link)) == target:
                 continue
-            if link.is_symlink() or link.exists():
+            if link.is_symlink():
                 link.unlink()
             link.symlink_to(target, target_is_directory=True)
         folders[half] = folder
