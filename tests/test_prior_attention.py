@@ -224,7 +224,7 @@ def test_model_file_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["gafh_ridn", "gafh_ridn_synth", "prior_attention", "prior_attention_gan",
-                                  "prior_attention_synth"])
+                                  "prior_attention_synth", "prior_attention_gan_synth"])
 def test_pipelines_parse_strictly_and_build(name):
     from lrfr.config import load_toml
     from lrfr.recipes import parse_pipeline

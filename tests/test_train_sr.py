@@ -126,8 +126,12 @@ def test_a_learned_name_alone_is_refused_and_a_model_file_is_evaluated(tmp_path)
 def test_the_shipped_generators_load_and_are_8x_float16_files():
     from lrfr.modelfile import read_model
 
-    for name in ("srresnet", "srgan"):
-        path = packaged_path(f"{name}_synth.pt")
+    # file → the pipeline that wrote it (the model's name)
+    shipped = {"srresnet_synth.pt": "srresnet", "srgan_synth.pt": "srgan", "gafh_ridn_synth.pt": "gafh_ridn_synth",
+               "prior_attention_synth.pt": "prior_attention_synth",
+               "prior_attention_gan_synth.pt": "prior_attention_gan_synth"}
+    for file, name in shipped.items():
+        path = packaged_path(file)
         info = read_model(path, family="sr")
         assert info["dtype"] == "float16" and path.stat().st_size < 3_000_000
         g = sr.load(path)
