@@ -140,3 +140,11 @@ def test_the_shipped_generators_load_and_are_8x_float16_files():
         val = info["meta"]["validation"]
         # the run's own held-out validation: better than bicubic on PSNR and on verification accuracy
         assert val["psnr"] > val["psnr_bicubic"] and val["acc_sr"] > val["acc_bicubic"]
+
+
+def test_the_weights_shipped_in_the_package_stay_within_20_mb():
+    """The project's rule for the pip package: a few MB per file, 20 MB in all."""
+    folder = packaged_path("srresnet_synth.pt").parent
+    sizes = {p.name: p.stat().st_size for p in folder.glob("*.pt")}
+    assert len(sizes) >= 7 and max(sizes.values()) < 5_000_000, sizes
+    assert sum(sizes.values()) < 20_000_000, sizes
