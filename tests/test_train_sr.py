@@ -124,12 +124,16 @@ def test_a_learned_name_alone_is_refused_and_a_model_file_is_evaluated(tmp_path)
 
 
 def test_the_shipped_generators_load_and_are_8x_float16_files():
+    from lrfr.cli.demo import PACKAGED_SR
     from lrfr.modelfile import read_model
 
     # file → the pipeline that wrote it (the model's name)
     shipped = {"srresnet_synth.pt": "srresnet", "srgan_synth.pt": "srgan", "gafh_ridn_synth.pt": "gafh_ridn_synth",
                "prior_attention_synth.pt": "prior_attention_synth",
                "prior_attention_gan_synth.pt": "prior_attention_gan_synth"}
+    # every front-end the demo runs is checked here, except C-Face's file: it carries no run validation, and
+    # tests/test_demo.py checks it against bicubic and the SRGAN
+    assert {f"{n}_synth.pt" for n in PACKAGED_SR} - {"cface_synth.pt"} == set(shipped)
     for file, name in shipped.items():
         path = packaged_path(file)
         info = read_model(path, family="sr")

@@ -2,8 +2,9 @@
 
 SynthFaces renders held-out identities (never seen by the packaged networks) and exports
 them in LFW's layout; the faces are degraded 8× (112×96 → 14×12) and super-resolved by bicubic and
-by the packaged SRResNet, SRGAN, C-Face-v2, GAFH-RIDN and prior-guided attention SR (methods 1 and 2); these and the HR upper bound are embedded by the packaged
-SynthFaces sphere20a and scored on the LFW-standard and BLUFR protocols run over that export.
+by the packaged SRResNet, SRGAN, C-Face-v2, GAFH-RIDN and prior-guided attention SR (methods 1 and
+2); these and the HR upper bound are embedded by the packaged SynthFaces sphere20a and scored on the
+LFW-standard and BLUFR protocols run over that export.
 Outputs: a table (printed, CSV, JSON), an HR/LR/bicubic/SR grid, ROC and CMC figures.
 """
 from __future__ import annotations
