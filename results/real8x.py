@@ -33,6 +33,7 @@ SPLIT_FILE = REPO / "results" / "celeba_split.txt"
 SPLIT_DIR = REPO / "runs" / "celeba-split"
 WEIGHTS = REPO / "results" / "weights"
 WORK = REPO / "runs" / "real8x"
+HISTORIES = REPO / "results" / "histories"
 #: the split: 41 of the 241 identities held out (about 200 to train on, as issue 16 asks), seed 0
 N_HELDOUT, SPLIT_SEED = 41, 0
 #: the fixed LFW subset of the committed-generator test: the first 30 same and 30 different pairs of each fold
@@ -59,7 +60,19 @@ FRONT_ENDS = {
     "prior_attention": (WEIGHTS / "prior_attention.pt", ("runs/prior_attention_celeba", "generator.pt", None)),
     "cface_v1": (WEIGHTS / "cface_v1.pt", ("runs/cface_celeba", "cface_v1.pt", ("stage1",))),
     "cface_v2": (WEIGHTS / "cface_v2.pt", ("runs/cface_celeba", "cface_v2.pt", None)),
+    "pfsr": (WEIGHTS / "pfsr.pt", ("runs/pfsr_celeba", "generator.pt", None)),
+    "prior_attention_gan": (WEIGHTS / "prior_attention_gan.pt",
+                            ("runs/prior_attention_gan_celeba", "generator.pt", None)),
+    # C-Face's ablations (papers/004 Tables 6-7): the same recipe with `--set ablation=...` (Table 7's
+    # training approaches) or `--set compare.k=...` (Table 6's compare-face choice, on C-Face-v1: stage 1)
+    **{f"cface_{a}": (WEIGHTS / f"cface_{a}.pt", (f"runs/cface_celeba_{a}", f"cface_{a}.pt", None))
+       for a in ("v2-1", "v2-2", "v2-3")},
+    **{f"cface_v1_k{k}": (WEIGHTS / f"cface_v1_k{k}.pt", (f"runs/cface_celeba_k{k}", "cface_v1.pt", ("stage1",)))
+       for k in (1, 2, 4, 5, "random")},
 }
+#: the rows of the ablation table (papers/004 Tables 6-7), not of the main one; cface_v1 is k = 3, v2 is Table 7's v2
+ABLATION_ROWS = ("cface_v1", "cface_v2", *(k for k in FRONT_ENDS if k.startswith(("cface_v2-", "cface_v1_k"))))
+MAIN_ROWS = tuple(k for k in FRONT_ENDS if k not in ABLATION_ROWS[2:])
 
 
 def split(args) -> None:
@@ -105,6 +118,18 @@ def training_facts(run: Path, stages: tuple[str, ...] | None = None) -> dict:
     return facts
 
 
+def _copy_histories(run: Path, label: str, stages: tuple[str, ...] | None) -> None:
+    """results/histories/LABEL.csv: the run's logged losses and validations (C-Face: its stages', with a
+    ``stage`` column), kept beside the weights because run folders do not outlive a session."""
+    from lrfr.io import atomic_write_text
+
+    histories = sorted(run.glob("stage*/history.csv")) or [run / "history.csv"]
+    tables = [pd.read_csv(h).assign(stage=h.parent.name) if h.parent != run else pd.read_csv(h)
+              for h in histories if stages is None or h.parent.name in stages]
+    HISTORIES.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(HISTORIES / f"{label}.csv", pd.concat(tables, ignore_index=True).to_csv(index=False))
+
+
 def export(args) -> None:
     """Copy each finished run's generator into results/weights/ and record what training it took."""
     from lrfr.fingerprint import file_sha256
@@ -120,6 +145,7 @@ def export(args) -> None:
             print(f"{label}: {run / name} not there (run the pipeline first); skipped")
             continue
         shutil.copyfile(run / name, target)
+        _copy_histories(run, label, stages)
         facts[label] = {**training_facts(run, stages), "run": made_by[0], "file": target.name, "sha256": file_sha256(target)}
         print(f"{label}: {target} ({target.stat().st_size / 1e6:.1f} MB) {facts[label]}")
     for label, (run, name) in RECOGNIZER_RUNS.items():
@@ -206,9 +232,9 @@ def _facts() -> dict:
     return json.loads(facts_file.read_text()) if facts_file.is_file() else {}
 
 
-def _main_rows(table: pd.DataFrame) -> list[str]:
+def _main_rows(table: pd.DataFrame, labels=MAIN_ROWS) -> list[str]:
     facts, rows = _facts(), []
-    for label in [k for k in FRONT_ENDS if k in set(table["front_end"])]:
+    for label in [k for k in labels if k in set(table["front_end"])]:
         t = table[table["front_end"] == label].set_index("protocol")
         if not {"lfw", "blufr"} <= set(t.index):
             continue
@@ -242,7 +268,7 @@ def _gap_rows(table: pd.DataFrame, metrics=GAP_METRICS) -> list[str]:
         return float(t[col].iloc[0]) if len(t) else float("nan")
 
     rows = []
-    for label in [k for k in FRONT_ENDS if k in set(table["front_end"]) and k not in ("hr", "bicubic")]:
+    for label in [k for k in MAIN_ROWS if k in set(table["front_end"]) and k not in ("hr", "bicubic")]:
         cells = [f"`{label}`"]
         for proto, col, _ in metrics:
             lo, hi, x = value("bicubic", proto, col), value("hr", proto, col), value(label, proto, col)
@@ -253,7 +279,7 @@ def _gap_rows(table: pd.DataFrame, metrics=GAP_METRICS) -> list[str]:
 
 def _second_rows(table: pd.DataFrame) -> list[str]:
     rows = []
-    for label in [k for k in FRONT_ENDS if k in set(table["front_end"])]:
+    for label in [k for k in MAIN_ROWS if k in set(table["front_end"])]:
         t = table[table["front_end"] == label].set_index("protocol")
         cells = [f"`{label}`"]
         for proto in ("lfw", "celeba"):
@@ -263,14 +289,30 @@ def _second_rows(table: pd.DataFrame) -> list[str]:
     return rows
 
 
+def _recorded_rows() -> pd.DataFrame:
+    """Every scored row: this checkout's part files, and the committed results/real-8x.csv for the (front-end,
+    scorer, protocol) rows no part file holds (run folders do not outlive a session; the CSV is the record)."""
+    parts = sorted((WORK / "parts").glob("*/*.csv"))
+    committed = REPO / "results" / "real-8x.csv"
+    tables = [pd.read_csv(p) for p in parts]
+    if committed.is_file():
+        old = pd.read_csv(committed)
+        keys = ["front_end", "scorer", "protocol"]
+        if tables:
+            new_keys = pd.concat(tables, ignore_index=True)[keys].drop_duplicates()
+            old = old.merge(new_keys, on=keys, how="left", indicator=True)
+            old = old[old["_merge"] == "left_only"].drop(columns="_merge")
+        tables.insert(0, old)
+    if not tables:
+        raise FileNotFoundError(f"no evaluated front-end in {WORK / 'parts'} yet (python results/real8x.py evaluate)")
+    return pd.concat(tables, ignore_index=True)
+
+
 def write_table() -> None:
     """results/real-8x.csv (every column of every row) and results/real-8x.md (the headline tables)."""
     from lrfr.io import atomic_write_text
 
-    parts = sorted((WORK / "parts").glob("*/*.csv"))
-    if not parts:
-        raise FileNotFoundError(f"no evaluated front-end in {WORK / 'parts'} yet (python results/real8x.py evaluate)")
-    table = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
+    table = _recorded_rows()
     order = {k: i for i, k in enumerate([*SCORERS, *FRONT_ENDS])}
     table = table.sort_values(["scorer", "front_end", "protocol"],
                               key=lambda s: s.map(order) if s.name in ("scorer", "front_end") else s)
@@ -290,6 +332,19 @@ def write_table() -> None:
         "| front-end | " + " | ".join(name for _, _, name in GAP_METRICS) + " |\n"
         "| --- |" + " --- |" * len(GAP_METRICS) + "\n" + "\n".join(_gap_rows(main)) + "\n"
     )
+    if set(ABLATION_ROWS[2:]) & set(main["front_end"]):
+        text += (
+            "\n## C-Face ablations (papers/004 Tables 6–7)\n\n"
+            "The C-Face recipe above (`pipelines/cface_celeba.toml`) with one change each: Table 7's training "
+            "approaches (`--set ablation='\"v2-1\"'`: stage 3 fine-tunes CNN^R on D^SR only; `v2-2`: a new CNN^R "
+            "trained from scratch on D^SR; `v2-3`: no stage 3), and Table 6's compare-face choice on C-Face-v1 "
+            "(`--set compare.k=K`, or `'\"random\"'`: any face of the same identity; `cface_v1` is the paper's "
+            "k = 3). Same columns as the main table.\n\n"
+            "| front-end | LFW 10-fold accuracy (%) | BLUFR VR@FAR=0.1% (mean − std) | BLUFR DIR@rank 1, FAR=1% "
+            "(mean − std) | held-out CelebA accuracy (%) | PSNR / SSIM (LFW) | LFW 600-pair subset (%) | "
+            "training (CPU), images seen | sha256 |\n"
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(_main_rows(main, ABLATION_ROWS)) + "\n"
+        )
     second = table[table["scorer"] == "sphere20a_celeba"]
     if len(second):
         s = second.iloc[0]
@@ -305,7 +360,26 @@ def write_table() -> None:
             + "\n".join(_gap_rows(second, (GAP_METRICS[0], GAP_METRICS[3]))) + "\n"
         )
     atomic_write_text(REPO / "results" / "real-8x.md", text)
+    _copy_into_readme(text)
     print(text)
+
+
+README_BEGIN = "<!-- real-8x table: written by `python results/real8x.py table` from results/real-8x.md; do not edit -->"
+README_END = "<!-- real-8x end -->"
+
+
+def _copy_into_readme(text: str) -> None:
+    """The README's copy of the tables, between its two markers (so it never goes stale)."""
+    from lrfr.io import atomic_write_text
+
+    readme = REPO / "README.md"
+    body = readme.read_text()
+    if README_BEGIN not in body or README_END not in body:
+        raise ValueError(f"{readme} lacks the markers {README_BEGIN!r} … {README_END!r} the table goes between")
+    head, rest = body.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    tables = text.split("\n", 2)[2].replace("\n## ", "\n### ")  # drop the title; sections one level down
+    atomic_write_text(readme, f"{head}{README_BEGIN}\n{tables}{README_END}{tail}")
 
 
 def grid(n: int = 6) -> None:
@@ -324,7 +398,8 @@ def grid(n: int = 6) -> None:
     lr = degrade_batch(hr, 8, "bicubic", key=(0,))
     panels = {"HR": hr, "LR ×8": lr, "bicubic": upsample(lr, scale=8)}
     with torch.no_grad():
-        for label, (sr, _) in FRONT_ENDS.items():
+        for label in MAIN_ROWS:
+            sr = FRONT_ENDS[label][0]
             if sr in ("hr", "bicubic") or (isinstance(sr, Path) and not sr.is_file()):
                 continue
             model = sr_models.load(resolve(str(sr)) if str(sr).startswith("packaged:") else sr)

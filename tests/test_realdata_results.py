@@ -56,3 +56,12 @@ def test_committed_generator_reproduces_its_lfw_subset_accuracy(label, lfw_root,
                         workdir=tmp_path / "work", progress=False).iloc[0]
     print(f"\n{label}: LFW 600-pair subset {100 * got['accuracy_mean']:.2f}% (table: {100 * expected:.2f}%)")
     assert got["n_images"] > 0 and abs(got["accuracy_mean"] - expected) <= 0.01
+
+
+def test_readme_holds_the_current_tables():
+    """The README's copy of results/real-8x.md is the file's, as `python results/real8x.py table` writes it."""
+    runner = _runner()
+    readme = (REPO / "README.md").read_text()
+    copy = readme.split(runner.README_BEGIN, 1)[1].split(runner.README_END, 1)[0]
+    tables = (RESULTS / "real-8x.md").read_text().split("\n", 2)[2].replace("\n## ", "\n### ")
+    assert copy == "\n" + tables
