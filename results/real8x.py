@@ -74,9 +74,11 @@ FRONT_ENDS = {
     **{f"cface_v1_k{k}": (WEIGHTS / f"cface_v1_k{k}.pt", (f"runs/cface_celeba_k{k}", "cface_v1.pt", ("stage1",)))
        for k in (1, 2, 4, 5, "random")},
 }
-#: the rows of the ablation table (papers/004 Tables 6-7), not of the main one; cface_v1 is k = 3, v2 is Table 7's v2
-ABLATION_ROWS = ("cface_v1", "cface_v2", *(k for k in FRONT_ENDS if k.startswith(("cface_v2-", "cface_v1_"))))
-MAIN_ROWS = tuple(k for k in FRONT_ENDS if k not in ABLATION_ROWS[2:])
+#: the front-ends only the ablation table shows (papers/004 Tables 6-7)
+ABLATIONS = tuple(k for k in FRONT_ENDS if k.startswith(("cface_v2-", "cface_v1_")))
+#: the ablation table's rows: cface_v1 is Table 6's k = 3, cface_v2 Table 7's v2, then the ablations
+ABLATION_ROWS = ("cface_v1", "cface_v2", *ABLATIONS)
+MAIN_ROWS = tuple(k for k in FRONT_ENDS if k not in ABLATIONS)
 
 
 def split(args) -> None:
@@ -97,6 +99,12 @@ def split(args) -> None:
           + ", ".join(str(p) for p in folders.values()))
 
 
+def _histories(run: Path, stages: tuple[str, ...] | None = None) -> list[Path]:
+    """A run's history.csv files: C-Face's per stage (only ``stages``, when given), else the run's one."""
+    found = sorted(run.glob("stage*/history.csv")) or [run / "history.csv"]
+    return [h for h in found if stages is None or h.parent.name in stages]
+
+
 def training_facts(run: Path, stages: tuple[str, ...] | None = None) -> dict:
     """Generator steps, images seen and training seconds of a run (or of its ``stages`` only), from each
     history's logged images/s: validation, C-Face's feature caching and stage 2 are not counted."""
@@ -105,10 +113,7 @@ def training_facts(run: Path, stages: tuple[str, ...] | None = None) -> dict:
     cfg = tomllib.loads((run / "config.toml").read_text())
     facts = {"pipeline": cfg.get("name"), "generator_steps": 0, "generator_images": 0, "recognizer_steps": 0,
              "recognizer_images": 0, "train_seconds": 0.0}
-    histories = sorted(run.glob("stage*/history.csv")) or [run / "history.csv"]
-    for hist in histories:
-        if stages is not None and hist.parent.name not in stages:
-            continue
+    for hist in _histories(run, stages):
         h = pd.read_csv(hist)
         section = cfg["optim"] if hist.parent == run else cfg[hist.parent.name]  # [optim], or C-Face's [stageN]
         batch = int(section["batch_size"])
@@ -127,9 +132,8 @@ def _copy_histories(run: Path, label: str, stages: tuple[str, ...] | None) -> No
     ``stage`` column), kept beside the weights because run folders do not outlive a session."""
     from lrfr.io import atomic_write_text
 
-    histories = sorted(run.glob("stage*/history.csv")) or [run / "history.csv"]
     tables = [pd.read_csv(h).assign(stage=h.parent.name) if h.parent != run else pd.read_csv(h)
-              for h in histories if stages is None or h.parent.name in stages]
+              for h in _histories(run, stages)]
     HISTORIES.mkdir(parents=True, exist_ok=True)
     atomic_write_text(HISTORIES / f"{label}.csv", pd.concat(tables, ignore_index=True).to_csv(index=False))
 
@@ -236,6 +240,15 @@ def _facts() -> dict:
     return json.loads(facts_file.read_text()) if facts_file.is_file() else {}
 
 
+#: the header of the tables :func:`_main_rows` fills (the main one and the ablations')
+MAIN_HEADER = (
+    "| front-end | LFW 10-fold accuracy (%) | BLUFR VR@FAR=0.1% (mean − std) | BLUFR DIR@rank 1, FAR=1% "
+    "(mean − std) | held-out CelebA accuracy (%) | PSNR / SSIM (LFW) | LFW 600-pair subset (%) | "
+    "training (CPU), images seen | sha256 |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+)
+
+
 def _main_rows(table: pd.DataFrame, labels=MAIN_ROWS) -> list[str]:
     facts, rows = _facts(), []
     for label in [k for k in labels if k in set(table["front_end"])]:
@@ -328,15 +341,12 @@ def write_table() -> None:
         f"Scored by {first['recognizer']} `{MOBILEFACENET.name}` (sha256 `{first['recognizer_sha256']}`), "
         f"lrfr {first['lrfr_version']}; made by `python results/real8x.py evaluate` (every column of every row, "
         "pins included, in `real-8x.csv`).\n\n"
-        "| front-end | LFW 10-fold accuracy (%) | BLUFR VR@FAR=0.1% (mean − std) | BLUFR DIR@rank 1, FAR=1% "
-        "(mean − std) | held-out CelebA accuracy (%) | PSNR / SSIM (LFW) | LFW 600-pair subset (%) | "
-        "training (CPU), images seen | sha256 |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(_main_rows(main)) + "\n"
+        + MAIN_HEADER + "\n".join(_main_rows(main)) + "\n"
         "\nShare of the bicubic → HR gap closed (means; C-Face's paper at 8×: LFW 80%, VR 42%, DIR 28%):\n\n"
         "| front-end | " + " | ".join(name for _, _, name in GAP_METRICS) + " |\n"
         "| --- |" + " --- |" * len(GAP_METRICS) + "\n" + "\n".join(_gap_rows(main)) + "\n"
     )
-    if set(ABLATION_ROWS[2:]) & set(main["front_end"]):
+    if set(ABLATIONS) & set(main["front_end"]):
         text += (
             "\n## C-Face ablations (papers/004 Tables 6–7)\n\n"
             "The C-Face recipe above (`pipelines/cface_celeba.toml`) with one change each: Table 7's training "
@@ -349,10 +359,7 @@ def write_table() -> None:
             "the `v2-3` run, which `v2-1` and `v2-2` reuse — the gap between those two rows is the run-to-run spread "
             "an ablation has to exceed. Same columns as the main table; these runs shared the 2 cores with one or two "
             "other jobs, so their minutes are about twice what the run takes alone.\n\n"
-            "| front-end | LFW 10-fold accuracy (%) | BLUFR VR@FAR=0.1% (mean − std) | BLUFR DIR@rank 1, FAR=1% "
-            "(mean − std) | held-out CelebA accuracy (%) | PSNR / SSIM (LFW) | LFW 600-pair subset (%) | "
-            "training (CPU), images seen | sha256 |\n"
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(_main_rows(main, ABLATION_ROWS)) + "\n"
+            + MAIN_HEADER + "\n".join(_main_rows(main, ABLATION_ROWS)) + "\n"
         )
     second = table[table["scorer"] == "sphere20a_celeba"]
     if len(second):
@@ -377,6 +384,11 @@ README_BEGIN = "<!-- real-8x table: written by `python results/real8x.py table` 
 README_END = "<!-- real-8x end -->"
 
 
+def readme_tables(text: str) -> str:
+    """results/real-8x.md as the README holds it: without its title, its sections one level down."""
+    return text.split("\n", 2)[2].replace("\n## ", "\n### ")
+
+
 def _copy_into_readme(text: str) -> None:
     """The README's copy of the tables, between its two markers (so it never goes stale)."""
     from lrfr.io import atomic_write_text
@@ -387,8 +399,7 @@ def _copy_into_readme(text: str) -> None:
         raise ValueError(f"{readme} lacks the markers {README_BEGIN!r} … {README_END!r} the table goes between")
     head, rest = body.split(README_BEGIN, 1)
     _, tail = rest.split(README_END, 1)
-    tables = text.split("\n", 2)[2].replace("\n## ", "\n### ")  # drop the title; sections one level down
-    atomic_write_text(readme, f"{head}{README_BEGIN}\n{tables}{README_END}{tail}")
+    atomic_write_text(readme, f"{head}{README_BEGIN}\n{readme_tables(text)}{README_END}{tail}")
 
 
 def grid(n: int = 6) -> None:
