@@ -21,7 +21,7 @@ def test_demo_writes_outputs_and_shows_the_low_resolution_gap(tmp_path, capsys):
     vr_hr = table.loc[("blufr", "hr"), "vr@far=0.1%_mean_minus_std"]
     vr_bic = table.loc[("blufr", "bicubic"), "vr@far=0.1%_mean_minus_std"]
     assert vr_bic < vr_hr - 0.3
-    for front_end in ("srresnet", "srgan", "cface-v2", "gafh_ridn_synth", "prior_attention_synth"):
+    for front_end in ("srresnet", "srgan", "cface-v2", "gafh_ridn_synth", "pfsr_synth", "prior_attention_synth"):
         row = table.loc[("lfw", front_end)]
         print(f"{front_end}: accuracy {row['accuracy_mean']:.4f}, PSNR {row['psnr']:.2f} dB")
         assert row["accuracy_mean"] > bic + 0.05

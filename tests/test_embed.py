@@ -95,3 +95,61 @@ def test_amp_bf16_on_cpu_still_float32(net, images):
     assert out.dtype == np.float32
     ref = embed(net, images[:2], flip=None, amp="auto")  # fp32 on CPU
     np.testing.assert_allclose(out, ref, atol=0.1 * float(np.abs(ref).max()) + 1e-3)
+
+
+@pytest.fixture(scope="module")
+def bn_net():
+    """A MobileFaceNet (BatchNorm after every conv) with non-trivial BN statistics."""
+    torch.manual_seed(0)
+    m = rec.build("mobilefacenet", embedding_dim=16, input_size=(32, 32))
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.2, 0.2)
+                mod.running_var.uniform_(0.5, 2.0)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.1, 0.1)
+    return m.eval()
+
+
+def test_folded_batchnorm_agrees_with_the_eager_recognizer_and_keeps_its_contract(bn_net):
+    from lrfr.recognition.inference import FoldedRecognizer, inference_copy
+
+    x = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    folded = embed(bn_net, x, fold_batchnorm=True, channels_last=False)
+    eager = embed(bn_net, x, fold_batchnorm=False, channels_last=False)
+    assert np.abs(eager).max() > 0.1
+    np.testing.assert_allclose(folded, eager, atol=1e-5, rtol=1e-5)
+    copy = inference_copy(bn_net)
+    assert isinstance(copy, FoldedRecognizer)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in copy.modules())  # every BN was folded
+    assert all(p.is_contiguous() for p in bn_net.parameters())  # the caller's model is untouched
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        embed(bn_net, x * 255, fold_batchnorm=True)
+    with pytest.raises(ValueError, match="32×32"):
+        embed(bn_net, torch.rand(2, 3, 28, 24), fold_batchnorm=True)
+
+
+def test_the_folded_copy_is_reused_until_the_recognizer_changes(bn_net):
+    from lrfr.recognition.inference import inference_copy
+
+    first = inference_copy(bn_net)
+    assert inference_copy(bn_net) is first
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    before = embed(bn_net, x, flip=None)
+    bn = [m for m in bn_net.modules() if isinstance(m, torch.nn.BatchNorm2d)][-1]  # the embedding's BN
+    with torch.no_grad():
+        bn.running_mean.add_(0.5)  # an in-place change, as an optimizer step or BN update makes
+    assert inference_copy(bn_net) is not first
+    after = embed(bn_net, x, flip=None)
+    np.testing.assert_allclose(after, embed(bn_net, x, flip=None, fold_batchnorm=False), atol=1e-5, rtol=1e-5)
+    assert np.abs(after - before).max() > 0.1
+    with torch.no_grad():
+        bn.running_mean.sub_(0.5)
+
+
+def test_modules_without_batchnorm_run_as_given(net):
+    from lrfr.recognition.inference import inference_copy
+
+    assert inference_copy(net) is None  # SphereFace has no BatchNorm
+    assert inference_copy(torch.nn.Linear(3, 2)) is None  # not a recognizer

@@ -79,3 +79,24 @@ def test_shape_errors():
         psnr(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 9))
     with pytest.raises(ValueError, match="at least 11"):
         ssim(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8))
+
+
+def test_float32_ssim_is_within_1e6_of_float64_and_psnr_is_the_float64_figure():
+    torch.manual_seed(0)
+    hr = torch.nn.functional.avg_pool2d(torch.rand(8, 3, 112, 96), 3, 1, 1)  # smooth, face-like statistics
+    sr = (hr + 0.05 * torch.randn_like(hr)).clamp(0, 1)
+    s32, s64 = ssim(sr, hr), ssim(sr.double(), hr.double())
+    assert s32.dtype == torch.float32 and s64.dtype == torch.float64
+    assert float((s32.double() - s64).abs().max()) < 1e-6
+    p32 = psnr(sr, hr)
+    assert p32.dtype == torch.float64
+    torch.testing.assert_close(p32, 10 * torch.log10(1 / ((sr.double() - hr.double()) ** 2).flatten(1).mean(1)),
+                               rtol=0, atol=0)
+
+
+def test_psnr_leaves_its_inputs_untouched():
+    x, y = torch.rand(2, 3, 16, 16, dtype=torch.float64), torch.rand(2, 3, 16, 16, dtype=torch.float64)
+    x0, y0 = x.clone(), y.clone()
+    for kw in ({}, {"crop_border": 2}, {"y_channel": True}):
+        psnr(x, y, **kw)
+        assert torch.equal(x, x0) and torch.equal(y, y0)

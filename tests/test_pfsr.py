@@ -62,6 +62,27 @@ def test_fade_in_mixes_the_nearest_upsampled_previous_step_with_the_new_one():
     torch.testing.assert_close(g(x), 0.75 * previous + 0.25 * new)
 
 
+def test_bicubic_skip_starts_at_bicubic_at_every_step_and_fades_the_residuals():
+    g = tiny_generator(bicubic_skip=True).eval()
+    x = torch.rand(2, 3, 7, 6)
+    for step in (1, 2, 3):
+        g.set_progress(step, 0.5)
+        bicubic = F.interpolate(x, scale_factor=2**step, mode="bicubic", align_corners=False)
+        torch.testing.assert_close(g(x), bicubic)  # zero heads: exactly bicubic before any training
+    torch.manual_seed(1)
+    for head in g.to_rgb:  # non-zero heads: the fade blends residuals over the new step's bicubic
+        torch.nn.init.normal_(head.weight)
+    g.set_progress(2, 1.0)
+    base = F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+    new = g(x) - base
+    g.set_progress(1, 1.0)
+    previous = F.interpolate(g(x) - F.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False),
+                             scale_factor=2, mode="nearest")
+    g.set_progress(2, 0.25)
+    torch.testing.assert_close(g(x), base + 0.75 * previous + 0.25 * new)
+    assert g.build_kwargs["bicubic_skip"] is True and tiny_generator().build_kwargs["bicubic_skip"] is False
+
+
 def test_fade_in_schedule_rises_linearly_over_the_first_half_of_each_step():
     lengths = [4, 4, 8]
     got = [fade_in_schedule(i, lengths, 0.5) for i in range(17)]

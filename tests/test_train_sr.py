@@ -129,6 +129,7 @@ def test_the_shipped_generators_load_and_are_8x_float16_files():
 
     # file → the pipeline that wrote it (the model's name)
     shipped = {"srresnet_synth.pt": "srresnet", "srgan_synth.pt": "srgan", "gafh_ridn_synth.pt": "gafh_ridn_synth",
+               "pfsr_synth.pt": "pfsr_synth",
                "prior_attention_synth.pt": "prior_attention_synth",
                "prior_attention_gan_synth.pt": "prior_attention_gan_synth"}
     # every front-end the demo runs is checked here, except C-Face's file: it carries no run validation, and

@@ -5,7 +5,9 @@ change the cost) for sphere20a (full width, 512-d) and MobileFaceNet (128-d), ba
 
 * CUDA (when available): fp32 and bf16 autocast, after one warm-up batch, ``N`` timed batches
   with ``torch.cuda.synchronize``.
-* CPU: fp32 only, time-boxed (at least one timed batch), after a small warm-up batch.
+* CPU: time-boxed (at least one timed batch), after a small warm-up batch, in four settings of
+  ``embed``: the eager network in the default memory format, channels_last, channels_last with the
+  BatchNorms folded (``embed``'s CPU default), and that default under bf16 autocast.
 
 Each configuration runs in a fresh process (``measure_in_subprocess``) so its peak RSS is its own.
 Flip fusion (``flip="concat"``, the LFW default) runs two forwards per image: halve the figures.
@@ -24,8 +26,15 @@ MODELS = {
 }
 
 
+#: CPU settings of embed(): label → (channels_last, fold_batchnorm, amp)
+CPU_VARIANTS = {"eager": (False, False, "fp32"), "channels_last": (True, False, "fp32"),
+                "channels_last + folded BN (default)": (True, True, "fp32"),
+                "default + bf16 autocast": (True, True, "bf16")}
+
+
 def _throughput(arch: str, kwargs: dict, batch_size: int, device: str, amp: str | None,
-                max_batches: int, max_seconds: float, warmup_batch: int) -> dict[str, Any]:
+                max_batches: int, max_seconds: float, warmup_batch: int, channels_last: bool | str = "auto",
+                fold_batchnorm: bool | str = "auto", variant: str = "default") -> dict[str, Any]:
     import torch
 
     import lrfr.recognition as rec
@@ -35,11 +44,12 @@ def _throughput(arch: str, kwargs: dict, batch_size: int, device: str, amp: str 
     h, w = model.input_size
     x = torch.rand(batch_size, 3, h, w, device=device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    rec.embed(model, x[:warmup_batch], flip=None, batch_size=warmup_batch, amp=amp)
+    switches = {"amp": amp, "channels_last": channels_last, "fold_batchnorm": fold_batchnorm}
+    rec.embed(model, x[:warmup_batch], flip=None, batch_size=warmup_batch, **switches)
     sync()
     n_batches, t0 = 0, time.perf_counter()
     while True:
-        rec.embed(model, x, flip=None, batch_size=batch_size, amp=amp)
+        rec.embed(model, x, flip=None, batch_size=batch_size, **switches)
         sync()
         n_batches += 1
         elapsed = time.perf_counter() - t0
@@ -51,6 +61,7 @@ def _throughput(arch: str, kwargs: dict, batch_size: int, device: str, amp: str 
         "embedding_dim": model.embedding_dim,
         "device": device,
         "precision": amp if amp in ("bf16", "fp16") else "fp32",
+        "variant": variant,
         "batch_size": batch_size,
         "timed_batches": n_batches,
         "seconds": elapsed,
@@ -79,8 +90,11 @@ def run(out_dir: str | Path, quick: bool = False) -> dict[str, Any]:
         cpu_cfg = dict(batch_size=256, max_batches=5, max_seconds=30.0, warmup_batch=8)
         gpu_cfg = dict(batch_size=256, max_batches=20, max_seconds=60.0, warmup_batch=256)
     for arch, kwargs in MODELS.items():
-        results.append(measure_in_subprocess(_throughput, arch=arch, kwargs=kwargs, device="cpu",
-                                             amp="fp32", **cpu_cfg))
+        for variant, (cl, fold, amp) in CPU_VARIANTS.items():
+            r = measure_in_subprocess(_throughput, arch=arch, kwargs=kwargs, device="cpu", amp=amp,
+                                      channels_last=cl, fold_batchnorm=fold, variant=variant, **cpu_cfg)
+            results.append(r)
+            print(f"  {arch:14s} cpu {variant:38s} {r['images_per_s']:8.1f} images/s")
     if torch.cuda.is_available():
         cuda_note = torch.cuda.get_device_name(0)
         for arch, kwargs in MODELS.items():

@@ -2,8 +2,8 @@
 
 SynthFaces renders held-out identities (never seen by the packaged networks) and exports
 them in LFW's layout; the faces are degraded 8× (112×96 → 14×12) and super-resolved by bicubic and
-by the packaged SRResNet, SRGAN, C-Face-v2, GAFH-RIDN and prior-guided attention SR (methods 1 and
-2); these and the HR upper bound are embedded by the packaged SynthFaces sphere20a and scored on the
+by the packaged SRResNet, SRGAN, C-Face-v2, GAFH-RIDN, PFSR and prior-guided attention SR (methods 1
+and 2); these and the HR upper bound are embedded by the packaged SynthFaces sphere20a and scored on the
 LFW-standard and BLUFR protocols run over that export.
 Outputs: a table (printed, CSV, JSON), an HR/LR/bicubic/SR grid, ROC and CMC figures.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 
 #: the SR front-ends shipped in lrfr/weights as NAME_synth.pt (trained by pipelines/srresnet.toml, srgan.toml,
-#: cface_synth.toml, gafh_ridn_synth.toml, prior_attention_synth.toml, prior_attention_gan_synth.toml)
-PACKAGED_SR = ("srresnet", "srgan", "cface", "gafh_ridn", "prior_attention", "prior_attention_gan")
+#: cface_synth.toml, gafh_ridn_synth.toml, pfsr_synth.toml, prior_attention_synth.toml, prior_attention_gan_synth.toml)
+PACKAGED_SR = ("srresnet", "srgan", "cface", "gafh_ridn", "pfsr", "prior_attention", "prior_attention_gan")
 PACKAGED_SR_SCALE = 8
 
 

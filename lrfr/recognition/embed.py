@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from lrfr.errors import BadImageError
+from lrfr.recognition.inference import inference_copy
 
 __all__ = ["embed"]
 
@@ -95,7 +96,8 @@ def _autocast(device: torch.device, amp: Any):
 
 def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size: int = 256,
           device: str | torch.device | None = None, progress: bool = False, amp: Any = "auto",
-          num_workers: int = 0, cpu_chunk: int = 16, channels_last: bool | str = "auto") -> np.ndarray:
+          num_workers: int = 0, cpu_chunk: int = 16, channels_last: bool | str = "auto",
+          fold_batchnorm: bool | str = "auto") -> np.ndarray:
     """Embed ``images`` with ``model``; returns float32 numpy ``(N, D)`` (``(N, 2D)`` for concat).
 
     Parameters
@@ -120,6 +122,9 @@ def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size
         oneDNN's convolutions are faster in it — MobileFaceNet 1.6–1.9× on 2 cores, ``lrfr bench
         recognition``). The model's weights are converted for the call and restored afterwards.
         Features agree with the default format to float rounding (~1e-6), not bit for bit.
+    fold_batchnorm : run a copy of the recognizer with every BatchNorm folded into its convolution
+        (:mod:`lrfr.recognition.inference`; ``"auto"``: on the CPU, MobileFaceNet 1.37× on 2 cores). The input
+        check is the original's; features agree to float rounding (~1e-6). Other modules run as given.
     """
     if flip not in _FLIPS:
         raise ValueError(f"flip must be 'concat', 'sum' or None; got {flip!r}")
@@ -144,8 +149,13 @@ def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size
     was_training = model.training
     model.eval()
     use_cl = device.type == "cpu" if channels_last == "auto" else bool(channels_last)
+    use_fold = device.type == "cpu" if fold_batchnorm == "auto" else bool(fold_batchnorm)
+    runner = inference_copy(model) if use_fold else None
+    convert_model = use_cl and runner is None  # lrfr's folded copy stays in channels_last; no restore
+    if runner is None:
+        runner = model
     if use_cl:
-        model.to(memory_format=torch.channels_last)
+        runner.to(memory_format=torch.channels_last)
     out: list[np.ndarray] = []
     try:
         with torch.no_grad():
@@ -164,7 +174,7 @@ def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size
                     inp = inp.contiguous(memory_format=torch.channels_last)
                 step = cpu_chunk if device.type == "cpu" and cpu_chunk else inp.shape[0]
                 with _autocast(device, amp):
-                    f = torch.cat([model(inp[i:i + step]).float() for i in range(0, inp.shape[0], step)])
+                    f = torch.cat([runner(inp[i:i + step]).float() for i in range(0, inp.shape[0], step)])
                 if flip == "concat":
                     f = torch.cat([f[:n], f[n:]], 1)
                 elif flip == "sum":
@@ -172,7 +182,7 @@ def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size
                 out.append(f.cpu().numpy().astype(np.float32, copy=False))
     finally:
         model.train(was_training)
-        if use_cl:
+        if convert_model:
             model.to(memory_format=torch.contiguous_format)
     if not out:
         raise ValueError("embed: no images given")

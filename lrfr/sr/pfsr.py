@@ -37,6 +37,13 @@ average pooling instead of the fixed 16×16 one, LeakyReLU after the last conv a
 dense layers (the released code has none there), a biased standard deviation with ε = 1e-8 (so a
 batch of one gives 0, not NaN), and ``blocks``, ``channels``, ``dense`` as config values for
 narrow CPU variants.
+
+``bicubic_skip`` (lrfr's, default False = the paper), as SRResNet's, GAFH-RIDN's and prior
+attention's in lrfr: at every step the output is the bicubic upscaling of the LR face to that
+step's size plus half the to-RGB head (whose weights then start at zero, so training starts from
+exactly bicubic); the fade-in then blends the heads' *residuals*,
+``bicubic_s(I) + ½·((1 − α)·NN-up(r_{s−1}) + α·r_s)``, since the bicubic base is already at the
+new size. Narrow CPU-budget PFSRs without it stayed below bicubic on PSNR (pipelines/pfsr_synth.toml).
 """
 from __future__ import annotations
 
@@ -137,13 +144,14 @@ class PFSRGenerator(ProgressMixin, SRModel):
     """PFSR's progressive generator; see the module docstring for the layout and provenance."""
 
     def __init__(self, scale: int = 8, channels: Sequence[int] = PAPER_CHANNELS, blocks: int = 1,
-                 equalized_lr: bool = True):
+                 equalized_lr: bool = True, bicubic_skip: bool = False):
         self.steps = log2_scale(scale)
         if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1:
             raise ValueError(f"pfsr: blocks must be a positive int; got {blocks!r}")
         ch = _check_channels("pfsr", channels, self.steps)
         super().__init__(scale, "pfsr", {"scale": scale, "channels": ch, "blocks": blocks,
-                                         "equalized_lr": bool(equalized_lr)})
+                                         "equalized_lr": bool(equalized_lr), "bicubic_skip": bool(bicubic_skip)})
+        self.bicubic_skip = bool(bicubic_skip)
         self.stem = nn.Sequential(nn.Conv2d(3, ch[0], 3, padding=1), nn.BatchNorm2d(ch[0]), nn.ReLU())
         self.grow = nn.ModuleList(
             nn.Sequential(*[_ResBlock(ch[k], equalized_lr) for _ in range(blocks)],
@@ -151,6 +159,10 @@ class PFSRGenerator(ProgressMixin, SRModel):
                           nn.ReLU())
             for k in range(self.steps))
         self.to_rgb = nn.ModuleList(nn.Conv2d(ch[k + 1], 3, 1) for k in range(self.steps))
+        if self.bicubic_skip:  # every step starts as exactly bicubic
+            for head in self.to_rgb:
+                nn.init.zeros_(head.weight)
+                nn.init.zeros_(head.bias)
         self._init_progress()
 
     @property
@@ -167,6 +179,9 @@ class PFSRGenerator(ProgressMixin, SRModel):
         if step > 1 and alpha < 1.0:  # fade-in: (1 − α)·NN-up(G^{s−1}) + α·G^s
             previous = F.interpolate(self.to_rgb[step - 2](h), scale_factor=2, mode="nearest")
             out = (1.0 - alpha) * previous + alpha * out
+        if self.bicubic_skip:
+            size = (lr.shape[-2] * 2**step, lr.shape[-1] * 2**step)
+            return F.interpolate(lr, size=size, mode="bicubic", align_corners=False) + 0.5 * out
         return (out + 1.0) * 0.5
 
 
@@ -216,9 +231,10 @@ class PFSRDiscriminator(ProgressMixin, Discriminator):
 
 @SR_REGISTRY.register("pfsr")
 def pfsr(scale: int = 8, channels: Sequence[int] = PAPER_CHANNELS, blocks: int = 1,
-         equalized_lr: bool = True) -> PFSRGenerator:
-    """PFSR generator; defaults are the released code's widths (512 → 64) and one block per step."""
-    return PFSRGenerator(scale=scale, channels=channels, blocks=blocks, equalized_lr=equalized_lr)
+         equalized_lr: bool = True, bicubic_skip: bool = False) -> PFSRGenerator:
+    """PFSR generator; defaults are the released code's widths (512 → 64), one block per step, no skip."""
+    return PFSRGenerator(scale=scale, channels=channels, blocks=blocks, equalized_lr=equalized_lr,
+                         bicubic_skip=bicubic_skip)
 
 
 @DISCRIMINATOR_REGISTRY.register("pfsr")

@@ -4,6 +4,7 @@
 - ``srresnet_synth.pt``, ``srgan_synth.pt``: 8× SR front-ends (``pipelines/srresnet.toml``, ``srgan.toml``)
 - ``cface_synth.pt``: C-Face-v2, the SRGAN fine-tuned with the compare-face loss (``pipelines/cface_synth.toml``)
 - ``gafh_ridn_synth.pt``: a narrow GAFH-RIDN, 8× (``pipelines/gafh_ridn_synth.toml``)
+- ``pfsr_synth.pt``: a narrow PFSR with a bicubic skip, 8× (``pipelines/pfsr_synth.toml``)
 - ``prior_attention_synth.pt``: a narrow prior-guided attention SR (method 1), 8×
   (``pipelines/prior_attention_synth.toml``)
 - ``prior_attention_gan_synth.pt``: the same network fine-tuned with SRGAN's discriminator (method 2)
