@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lrfr.sr.base import DISCRIMINATOR_REGISTRY, SR_REGISTRY, Discriminator, SRModel
-from lrfr.sr.blocks import log2_scale
+from lrfr.sr.blocks import head_to_image, log2_scale
 
 __all__ = ["PFSRGenerator", "PFSRDiscriminator", "MinibatchStd", "EqualizedConv2d", "ProgressMixin",
            "PAPER_CHANNELS", "pfsr", "pfsr_discriminator"]
@@ -179,10 +179,7 @@ class PFSRGenerator(ProgressMixin, SRModel):
         if step > 1 and alpha < 1.0:  # fade-in: (1 − α)·NN-up(G^{s−1}) + α·G^s
             previous = F.interpolate(self.to_rgb[step - 2](h), scale_factor=2, mode="nearest")
             out = (1.0 - alpha) * previous + alpha * out
-        if self.bicubic_skip:
-            size = (lr.shape[-2] * 2**step, lr.shape[-1] * 2**step)
-            return F.interpolate(lr, size=size, mode="bicubic", align_corners=False) + 0.5 * out
-        return (out + 1.0) * 0.5
+        return head_to_image(out, lr, 2**step, self.bicubic_skip)
 
 
 class PFSRDiscriminator(ProgressMixin, Discriminator):
