@@ -61,12 +61,40 @@ class CachedFeatures:
 class Extracted:
     """What :func:`extract_features` returns: ``features`` ``(N, D)`` float32, ``psnr``/``ssim``
     ``(N,)`` (NaN for ``"hr"``), row ``i`` for ``paths[i]``; rows of ``skipped`` images are NaN.
-    ``skipped``: path → reason, in the order of ``paths``."""
+    ``skipped``: path → reason, in the order of ``paths``. ``seconds``: wall time of each stage of
+    this call (``read``, ``degrade``, ``sr``, ``quality``, ``embed``); images found in the feature
+    cache cost nothing, so a fully cached call reports zeros."""
 
     features: np.ndarray
     psnr: np.ndarray
     ssim: np.ndarray
     skipped: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+#: the stages :attr:`Extracted.seconds` times
+STAGES = ("read", "degrade", "sr", "quality", "embed")
+
+
+class _StageClock:
+    """Adds each stage's wall time to a dict. Stage boundaries on CUDA synchronize the device so a
+    stage is charged for its own kernels (at a batch's few boundaries this costs nothing measurable:
+    each batch already ends in a device-to-host copy of its features)."""
+
+    def __init__(self, device: torch.device):
+        import time
+
+        self._now = time.perf_counter
+        self._sync = torch.cuda.synchronize if device.type == "cuda" else None
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+        self._t = self._now()
+
+    def done(self, stage: str) -> None:
+        if self._sync is not None:
+            self._sync()
+        t = self._now()
+        self.seconds[stage] += t - self._t
+        self._t = t
 
 
 _CACHE: OrderedDict[FeatureKey, CachedFeatures] = OrderedDict()
@@ -292,9 +320,11 @@ def extract_features(
     if todo:
         recognizer = recognizer.to(device).eval()
     bar = tqdm(total=len(todo), desc=f"embed {sr_name(sr)}", unit="img", disable=not progress or not todo)
+    clock = _StageClock(device)
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
         hr, ok, bad = read_images(chunk, size=size, size_source=size_source, on_error=on_bad_image)
+        clock.done("read")
         for i, reason in bad.items():
             store.bad[chunk[i]] = reason
         bar.update(len(chunk))
@@ -307,20 +337,28 @@ def extract_features(
             x = hr
             q_psnr = q_ssim = np.full(len(chunk), np.nan, np.float32)
         else:
+            # degraded on the CPU whatever the device: the same LR bytes on every machine
             lr = apply_degradation(hr, scale, spec, [degradation_seed(degrade_seed, p) for p in chunk])
+            clock.done("degrade")
             with torch.no_grad():
                 lr = lr.to(device)
                 if channels_last:
                     lr = lr.contiguous(memory_format=torch.channels_last)
-                x = model(lr).float().clamp_(0, 1).cpu().contiguous()
+                x = model(lr).float().clamp_(0, 1)
+                # on a GPU the SR faces stay there for quality and embedding; on the CPU, contiguous
+                x = x.contiguous() if device.type == "cpu" else x
+            clock.done("sr")
             if x.shape[-2:] != hr.shape[-2:]:
                 raise ValueError(
                     f"SR model {sr_name(sr)!r} returned {tuple(x.shape[-2:])} images for {tuple(hr.shape[-2:])} HR faces "
                     f"at scale {scale}; it must restore the HR size"
                 )
-            q_psnr = np.asarray(psnr(x, hr), np.float32)
-            q_ssim = np.asarray(ssim(x, hr), np.float32)
+            ref = hr.to(device)
+            q_psnr = psnr(x, ref).cpu().numpy().astype(np.float32)
+            q_ssim = ssim(x, ref).cpu().numpy().astype(np.float32)
+            clock.done("quality")
         feats = embed(recognizer, x, flip=flip, batch_size=batch_size, device=device)
+        clock.done("embed")
         base = len(store.rows)
         for i, p in enumerate(chunk):
             store.rows[p] = base + i
@@ -338,12 +376,13 @@ def extract_features(
         first = next(iter(skipped))
         raise BadImageError(first, f"{skipped[first]} (and every other of the {len(paths)} images could not be used either)")
     if not paths:
-        return Extracted(np.zeros((0, 0), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32), {})
+        return Extracted(np.zeros((0, 0), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32), {},
+                         clock.seconds)
     rows = np.fromiter((store.rows[p] for p, g in zip(paths, good) if g), dtype=np.int64, count=int(good.sum()))
     if good.all():
-        return Extracted(store.features[0][rows], store.psnr[0][rows], store.ssim[0][rows], skipped)
+        return Extracted(store.features[0][rows], store.psnr[0][rows], store.ssim[0][rows], skipped, clock.seconds)
     feats = np.full((len(paths), store.features[0].shape[1]), np.nan, np.float32)
     q_psnr = np.full(len(paths), np.nan, np.float32)
     q_ssim = np.full(len(paths), np.nan, np.float32)
     feats[good], q_psnr[good], q_ssim[good] = store.features[0][rows], store.psnr[0][rows], store.ssim[0][rows]
-    return Extracted(feats, q_psnr, q_ssim, skipped)
+    return Extracted(feats, q_psnr, q_ssim, skipped, clock.seconds)

@@ -58,6 +58,25 @@ def test_features_are_cached_across_protocols_and_calls(export, tiny_recognizer,
     assert len(again) == 2
 
 
+def test_each_row_says_where_its_time_went(export, tiny_recognizer, tmp_path):
+    clear_cache()
+    first = lrfr.evaluate(["hr", "bicubic"], protocol="blufr", recognizer=tiny_recognizer, data=export,
+                          workdir=tmp_path, progress=False)
+    seconds = first.attrs["seconds"]
+    assert set(seconds) == {("hr", "blufr"), ("bicubic", "blufr")}
+    stages = ("read", "degrade", "sr", "quality", "embed", "protocol")
+    for key, s in seconds.items():
+        assert tuple(s) == stages and all(v >= 0 for v in s.values()), key
+        assert s["read"] > 0 and s["embed"] > 0 and s["protocol"] > 0
+    hr, bic = seconds[("hr", "blufr")], seconds[("bicubic", "blufr")]
+    assert hr["degrade"] == hr["sr"] == hr["quality"] == 0  # HR is neither degraded nor super-resolved
+    assert bic["degrade"] > 0 and bic["sr"] > 0 and bic["quality"] > 0
+    # a second call finds every feature in the cache: nothing is read or embedded again
+    again = lrfr.evaluate("bicubic", protocol="blufr", recognizer=tiny_recognizer, data=export, workdir=tmp_path,
+                          progress=False).attrs["seconds"][("bicubic", "blufr")]
+    assert all(again[k] == 0 for k in stages[:-1]) and again["protocol"] > 0
+
+
 def test_an_sr_model_that_does_not_restore_the_size_is_named(export, tiny_recognizer, tmp_path):
     class Half(torch.nn.Module):
         def forward(self, x):

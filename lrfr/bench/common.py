@@ -107,3 +107,57 @@ def time_steps(step, device: str, batch_size: int, max_batches: int, max_seconds
     if cuda:
         out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
+
+
+#: what ``lrfr bench --device`` accepts
+DEVICE_CHOICES = ("all", "cpu", "cuda")
+
+
+def select_devices(choice: str = "all") -> list[str]:
+    """The devices a bench times: ``"all"`` → the CPU, and CUDA where torch sees a GPU; ``"cpu"``;
+    ``"cuda"`` (an error naming the problem where there is none: a GPU-only run should not quietly
+    time the CPU instead)."""
+    import torch
+
+    if choice not in DEVICE_CHOICES:
+        raise ValueError(f"bench device must be one of {', '.join(DEVICE_CHOICES)}; got {choice!r}")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: torch.cuda.is_available() is False on this machine")
+    if choice == "all":
+        return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    return [choice]
+
+
+#: the engine's speed switches a training-step bench can time, as ``[run]`` keys would set them
+TRAIN_SWITCHES = {
+    "fp32": {"precision": "fp32"},
+    "channels_last": {"precision": "fp32", "channels_last": True},
+    "bf16": {"precision": "bf16"},
+    "bf16+channels_last": {"precision": "bf16", "channels_last": True},
+    "compile": {"precision": "fp32", "compile": True},
+    "bf16+compile": {"precision": "bf16", "compile": True},
+}
+
+
+def engine_step(recipe, device: str, variant: str, out: str | Path):
+    """``recipe``'s training step as ``lrfr run`` runs it under the ``[run]`` switches of ``variant``
+    (a key of :data:`TRAIN_SWITCHES`): precision set, networks prepared (memory format, compile),
+    each step inside the precision's autocast followed by its ``end_step``. Returns a
+    ``step()`` callable that runs the next step; the recipe is put in training mode."""
+    from lrfr.train.engine import LoopSettings, prepare_networks
+    from lrfr.train.precision import Precision
+
+    if variant not in TRAIN_SWITCHES:
+        raise ValueError(f"training variant must be one of {', '.join(TRAIN_SWITCHES)}; got {variant!r}")
+    settings = LoopSettings(out=Path(out), total_steps=1, **TRAIN_SWITCHES[variant])
+    recipe.precision = Precision(settings.precision, device)
+    prepare_networks(recipe, recipe.parts(), settings)
+    recipe.set_mode(True)
+    steps = iter(range(10**9))
+
+    def step():
+        with recipe.precision.autocast():
+            recipe.train_step(next(steps))
+        recipe.precision.end_step()
+
+    return step

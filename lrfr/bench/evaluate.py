@@ -8,7 +8,8 @@ over 13k faces takes ~15 minutes, so there it is left out and the row says so.
 
 Needs the real data: ``$LRFR_SHARED`` (or ``<repo>/../shared``) with ``data/lfw`` and
 ``weights/mobilefacenet_casia_068.ckpt``; without it the bench records why and measures nothing.
-``--quick`` runs BLUFR's first trial only.
+``--quick`` runs BLUFR's first trial only. Each row also says where its time went
+(``stage_s``: reading, degrading, SR, PSNR/SSIM, embedding, BLUFR; ``table.attrs["seconds"]``).
 Goal (issue 17): bicubic end to end ≤ 60 s on 2 cores; ≤ 60 s on one GPU.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lrfr.bench.common import measure_in_subprocess, shared_root
+from lrfr.bench.common import measure_in_subprocess, select_devices, shared_root
 
 GOAL_S = 60.0
 
@@ -38,28 +39,27 @@ def _evaluate_job(sr: str, device: str, data: str, weights: str, trials: list[in
     seconds = time.perf_counter() - t0
     row = table.iloc[0].to_dict()
     keep = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and ("vr@" in k or "dir@" in k)}
-    return {"seconds": seconds, "n_trials": len(trials) or 10, **keep}
+    (stages,) = table.attrs["seconds"].values()
+    return {"seconds": seconds, "n_trials": len(trials) or 10, "stage_s": stages, **keep}
 
 
-def run(out: Path, quick: bool = False) -> dict[str, Any]:
-    import torch
-
+def run(out: Path, quick: bool = False, device: str = "all") -> dict[str, Any]:
     root = shared_root()
     data, weights = root / "data" / "lfw", root / "weights" / "mobilefacenet_casia_068.ckpt"
     if not (data.is_dir() and weights.is_file()):
         return {"rows": [], "skipped": f"LFW or the CASIA MobileFaceNet not found under {root} (set LRFR_SHARED)"}
     trials = [1] if quick else []
     rows = []
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    for device in devices:
-        fronts = ["bicubic"] + (["packaged:srresnet_synth.pt"] if device == "cuda" else [])
+    for dev in select_devices(device):
+        fronts = ["bicubic"] + (["packaged:srresnet_synth.pt"] if dev == "cuda" else [])
         for sr in fronts:
-            r = measure_in_subprocess(_evaluate_job, sr=sr, device=device, data=str(data), weights=str(weights),
+            r = measure_in_subprocess(_evaluate_job, sr=sr, device=dev, data=str(data), weights=str(weights),
                                       trials=trials)
-            rows.append({"front_end": sr, "job": "lrfr.evaluate LFW-BLUFR 8x end to end", "device": device,
+            rows.append({"front_end": sr, "job": "lrfr.evaluate LFW-BLUFR 8x end to end", "device": dev,
                          "goal_s": GOAL_S, "meets_goal": r["seconds"] <= GOAL_S if not quick else None, **r})
-            print(f"  {sr:28s} {device:4s} {r['seconds']:8.1f} s")
-        if device == "cpu":
+            print(f"  {sr:28s} {dev:4s} {r['seconds']:8.1f} s  ("
+                  + ", ".join(f"{k} {v:.1f}" for k, v in r["stage_s"].items()) + ")")
+        if dev == "cpu":
             rows.append({"front_end": "packaged:srresnet_synth.pt", "device": "cpu",
                          "job": "lrfr.evaluate LFW-BLUFR 8x end to end",
                          "skipped": "a learned 8x front-end over 13,233 faces takes ~15 min on 2 CPU cores"})

@@ -3,8 +3,8 @@
 Measures ``lrfr.recognition.embed(model, x, flip=None)`` on random 112×96 batches (weights do not
 change the cost) for sphere20a (full width, 512-d) and MobileFaceNet (128-d), batch 256:
 
-* CUDA (when available): fp32 and bf16 autocast, after one warm-up batch, ``N`` timed batches
-  with ``torch.cuda.synchronize``.
+* CUDA (when available): fp32, bf16 autocast (``embed``'s CUDA default) and bf16 with
+  channels_last, after one warm-up batch, ``N`` timed batches with ``torch.cuda.synchronize``.
 * CPU: time-boxed (at least one timed batch), after a small warm-up batch, in four settings of
   ``embed``: the eager network in the default memory format, channels_last, channels_last with the
   BatchNorms folded (``embed``'s CPU default), and that default under bf16 autocast.
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lrfr.bench.common import machine_info, measure_in_subprocess
+from lrfr.bench.common import machine_info, measure_in_subprocess, select_devices
 
 MODELS = {
     "sphere20a": {},
@@ -30,6 +30,9 @@ MODELS = {
 CPU_VARIANTS = {"eager": (False, False, "fp32"), "channels_last": (True, False, "fp32"),
                 "channels_last + folded BN (default)": (True, True, "fp32"),
                 "default + bf16 autocast": (True, True, "bf16")}
+#: CUDA settings of embed(): label → (channels_last, fold_batchnorm, amp)
+CUDA_VARIANTS = {"fp32": (False, False, "fp32"), "bf16 autocast (default)": (False, False, "bf16"),
+                 "bf16 + channels_last": (True, False, "bf16")}
 
 
 def _throughput(arch: str, kwargs: dict, batch_size: int, device: str, amp: str | None,
@@ -73,11 +76,11 @@ def _throughput(arch: str, kwargs: dict, batch_size: int, device: str, amp: str 
     return out
 
 
-def run(out_dir: str | Path, quick: bool = False) -> dict[str, Any]:
+def run(out_dir: str | Path, quick: bool = False, device: str = "all") -> dict[str, Any]:
     """Measure throughput; ``lrfr bench recognition`` writes the result to ``out_dir/recognition.json``."""
-    import torch
-
     import os
+
+    import torch
 
     info = machine_info()
     # Other work on the machine skews CPU figures; record how busy it was.
@@ -89,20 +92,16 @@ def run(out_dir: str | Path, quick: bool = False) -> dict[str, Any]:
     else:
         cpu_cfg = dict(batch_size=256, max_batches=5, max_seconds=30.0, warmup_batch=8)
         gpu_cfg = dict(batch_size=256, max_batches=20, max_seconds=60.0, warmup_batch=256)
-    for arch, kwargs in MODELS.items():
-        for variant, (cl, fold, amp) in CPU_VARIANTS.items():
-            r = measure_in_subprocess(_throughput, arch=arch, kwargs=kwargs, device="cpu", amp=amp,
-                                      channels_last=cl, fold_batchnorm=fold, variant=variant, **cpu_cfg)
-            results.append(r)
-            print(f"  {arch:14s} cpu {variant:38s} {r['images_per_s']:8.1f} images/s")
-    if torch.cuda.is_available():
-        cuda_note = torch.cuda.get_device_name(0)
+    devices = select_devices(device)
+    plans = [("cpu", CPU_VARIANTS, cpu_cfg)] * ("cpu" in devices) + [("cuda", CUDA_VARIANTS, gpu_cfg)] * ("cuda" in devices)
+    for dev, variants, cfg in plans:
         for arch, kwargs in MODELS.items():
-            for amp in ("fp32", "bf16"):
-                results.append(measure_in_subprocess(_throughput, arch=arch, kwargs=kwargs, device="cuda",
-                                                     amp=amp, **gpu_cfg))
-    else:
-        cuda_note = None
+            for variant, (cl, fold, amp) in variants.items():
+                r = measure_in_subprocess(_throughput, arch=arch, kwargs=kwargs, device=dev, amp=amp,
+                                          channels_last=cl, fold_batchnorm=fold, variant=variant, **cfg)
+                results.append(r)
+                print(f"  {arch:14s} {dev:4s} {variant:38s} {r['images_per_s']:8.1f} images/s")
+    cuda_note = torch.cuda.get_device_name(0) if "cuda" in devices else None
     report = {
         "benchmark": "recognition",
         "what": "lrfr.recognition.embed(model, x, flip=None) throughput on random 112x96 batches; "
@@ -110,8 +109,8 @@ def run(out_dir: str | Path, quick: bool = False) -> dict[str, Any]:
         "quick": quick,
         "machine": info,
         "cuda": cuda_note,
-        "cuda_reason": None if cuda_note else "torch.cuda.is_available() is False: no CUDA device here; "
-                                              "CPU figures only",
+        "cuda_reason": None if cuda_note else ("torch.cuda.is_available() is False: no CUDA device here; CPU figures only"
+                                               if not torch.cuda.is_available() else "--device cpu"),
         "results": results,
     }
     return report

@@ -11,7 +11,7 @@ from typing import Any
 #: columns a summary table shows, in this order, when a bench's rows have them
 LABELS = ("front_end", "config", "model", "arch", "strategy", "method", "setting", "mode", "job", "device", "variant",
           "batch_size")
-NUMBERS = ("images_per_s", "probes_per_s", "seconds", "run_s", "mine_s", "search_s", "seconds_per_step",
+NUMBERS = ("images_per_s", "speedup_vs_fp32", "probes_per_s", "seconds", "run_s", "mine_s", "search_s", "seconds_per_step",
            "peak_gpu_mb", "peak_rss_mb", "skipped")
 
 
@@ -68,7 +68,7 @@ def markdown(report: dict[str, Any]) -> str:
                 continue
             if isinstance(v, (dict, list)):
                 _walk(k, v, body)
-            elif k in ("skipped", "gpu_reason", "cuda_reason") or (isinstance(v, float) and (k in NUMBERS or k.endswith("_s"))):
+            elif (k in ("skipped", "gpu_reason", "cuda_reason") and v) or (isinstance(v, float) and (k in NUMBERS or k.endswith("_s"))):
                 body.append(f"- {k}: {_fmt(v)}")
         lines += body + [""]
     return "\n".join(lines).rstrip() + "\n"

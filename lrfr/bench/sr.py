@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lrfr.bench.common import measure_in_subprocess, time_steps
+from lrfr.bench.common import engine_step, measure_in_subprocess, select_devices, time_steps
 
 FRONT_ENDS = {
     "bicubic": ("bicubic", {}),
@@ -65,12 +65,8 @@ def _train_step(kwargs: dict, device: str, batch_size: int, max_batches: int, ma
                 arch: str = "srresnet", variant: str = "fp32") -> dict[str, Any]:
     import tempfile
 
-    import torch
-
     from lrfr.config import from_dict
     from lrfr.train.sr_config import SRPipeline
-    from lrfr.train.engine import LoopSettings, prepare_networks
-    from lrfr.train.precision import Precision
     from lrfr.train.sr_gan import SRRecipe
 
     cfg = from_dict(SRPipeline, {
@@ -83,28 +79,15 @@ def _train_step(kwargs: dict, device: str, batch_size: int, max_batches: int, ma
         "run": {"device": device, "out": tempfile.mkdtemp()},
     })
     recipe = SRRecipe(cfg, progress=False)
-    # the engine's speed switches, applied as `lrfr run` applies them ([run] precision / channels_last / compile)
-    settings = LoopSettings(out=Path(cfg.run.out), total_steps=1, precision="bf16" if variant == "bf16" else "fp32",
-                            channels_last=variant == "channels_last", compile=variant == "compile")
-    recipe.precision = Precision(settings.precision, device)
-    prepare_networks(recipe, recipe.parts(), settings)
-    recipe.set_mode(True)
-    steps = iter(range(10**9))
-
-    def step():
-        with recipe.precision.autocast():
-            recipe.train_step(next(steps))
-
+    step = engine_step(recipe, device, variant, cfg.run.out)  # the [run] switches, as `lrfr run` applies them
     out = time_steps(step, device, batch_size, max_batches, max_seconds)
     out.update({"batch_size": batch_size,
                 "losses": "pixel + perceptual(recognizer) + identity + adversarial, D step"})
     return out
 
 
-def run(out: Path, quick: bool = False) -> dict[str, Any]:
-    import torch
-
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+def run(out: Path, quick: bool = False, device: str = "all") -> dict[str, Any]:
+    devices = select_devices(device)
     rows = []
     for label, (arch, kwargs) in FRONT_ENDS.items():
         for device in devices:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 BENCHES = ["protocols", "recognition", "index", "synth", "sr", "cface", "evaluate"]
+#: the benches that time more than one device (``--device`` chooses)
+DEVICE_BENCHES = {"protocols", "recognition", "sr", "cface", "evaluate"}
 
 
 def register(sub) -> None:
@@ -9,6 +11,9 @@ def register(sub) -> None:
     p.add_argument("names", nargs="+", choices=BENCHES + ["all"], help="which benchmark(s)")
     p.add_argument("--out", default="runs/bench", help="folder for NAME.json (default runs/bench)")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not the stated figures")
+    p.add_argument("--device", default="all", choices=["all", "cpu", "cuda"],
+                   help="devices of the benches that time several (sr, cface, evaluate, recognition, protocols): "
+                        "all = the CPU, and CUDA where present (default); the CPU-only benches ignore it")
     p.set_defaults(handler=run)
 
 
@@ -25,7 +30,8 @@ def run(args) -> int:
     for name in names:
         module = importlib.import_module(f"lrfr.bench.{name}")
         print(f"== bench {name}{' (quick)' if args.quick else ''}")
-        result = {"bench": name, "quick": args.quick, "machine": machine_info(), **module.run(out, quick=args.quick)}
+        kwargs = {"device": args.device} if name in DEVICE_BENCHES else {}
+        result = {"bench": name, "quick": args.quick, "machine": machine_info(), **module.run(out, quick=args.quick, **kwargs)}
         path = write_json(out / f"{name}.json", result)
         results[name] = result
         print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2, default=float))
