@@ -12,6 +12,21 @@
 #           `lrfr bench cface` (stage-1 step: fp32 vs bf16 vs bf16 + channels_last at batch 64 and 256),
 #           `lrfr bench recognition` on CUDA.
 # JSON and logs go to $OUT (or runs/device when unset).
+#
+# Fitting the transfer (64 MiB for the working tree and the carried folders together; the tracked
+# files alone are ~42 MB, most of it results/ and the shipped weights): before the call, on the
+# developer's machine, drop what the GPU part does not read from the index and ignore it, and put
+# the index back afterwards (the files themselves are never touched):
+#   git rm -r -q --cached results docs/training docs/synthfaces.png
+#   printf '/results/\n/docs/training/\n/docs/synthfaces.png\n' > .git/info/exclude
+#   (evaluate part: also every lrfr/weights/*_synth.pt but srresnet_synth.pt; LFW is 54 MB)
+#   ... run ...;  git reset -q; rm .git/info/exclude
+# The carried folders (both git-ignored), made from ../shared and PyPI:
+#   mkdir -p .carry/shared/data/lfw .carry/shared/weights
+#   cp -r ../shared/data/lfw/lfw-112x96 ../shared/data/lfw/blufr_lfw_config.mat .carry/shared/data/lfw/
+#   cp ../shared/weights/mobilefacenet_casia_068.ckpt .carry/shared/weights/
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 -d .whl faiss-cpu
 set -euo pipefail
 part=${1:?usage: device.sh evaluate|train}
 out=${OUT:-runs/device}
