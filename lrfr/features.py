@@ -78,8 +78,8 @@ STAGES = ("read", "degrade", "sr", "quality", "embed")
 
 class _StageClock:
     """Adds each stage's wall time to a dict. Stage boundaries on CUDA synchronize the device so a
-    stage is charged for its own kernels (at a batch's few boundaries this costs nothing measurable:
-    each batch already ends in a device-to-host copy of its features)."""
+    stage is charged for its own kernels; a batch has five such boundaries, and it already waited
+    for the device once, in the device-to-host copy of its features."""
 
     def __init__(self, device: torch.device):
         import time
@@ -278,7 +278,8 @@ def extract_features(
     so its LR bytes do not depend on the batch it falls in) → SR model → clamp to [0, 1] → recognizer (flip-fused by ``embed``). Every
     HR image must have the recognizer's ``input_size`` (else the first image's size, for a
     recognizer that declares none) and the SR output must restore it. PSNR/SSIM: RGB, data range 1,
-    no border crop (see :mod:`lrfr.metrics.quality`).
+    no border crop (see :mod:`lrfr.metrics.quality`), computed on ``device``, where the SR faces are
+    (degradation always runs on the CPU, so every device super-resolves the same LR bytes).
 
     ``on_bad_image``: ``"error"`` (default) — an unreadable image or one of another size raises
     :class:`~lrfr.errors.BadImageError` naming it; ``"skip"`` — such images get NaN rows and are
