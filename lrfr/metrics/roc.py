@@ -79,6 +79,16 @@ def vr_at_far(genuine_scores, impostor_scores, fars) -> VRResult:
     return _vr_from_sorted(gen, imp, fars)
 
 
+def _accept_rates(sorted_scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Share of ``sorted_scores`` (ascending) that are ``>=`` each threshold (NaN with no scores)."""
+    n = sorted_scores.size
+    if not n:
+        return np.full(len(thresholds), np.nan)
+    # thresholds are values of the scores' dtype (or ±inf), so casting them is exact and spares
+    # numpy an upcast copy of the (possibly 50M-long) array
+    return (n - np.searchsorted(sorted_scores, thresholds.astype(sorted_scores.dtype), "left")) / n
+
+
 def _vr_from_sorted(gen_sorted: np.ndarray, imp_sorted: np.ndarray, fars) -> VRResult:
     fars = np.atleast_1d(np.asarray(fars, dtype=np.float64))
     n_g, n_i = gen_sorted.size, imp_sorted.size
@@ -87,10 +97,8 @@ def _vr_from_sorted(gen_sorted: np.ndarray, imp_sorted: np.ndarray, fars) -> VRR
         k = n_false_accepts(f, n_i)
         kth = imp_sorted[n_i - k] if 0 < k < n_i else None
         thr[j] = _threshold_from_kth(k, n_i, kth, imp_sorted[-1] if n_i else np.nan)
-    # thresholds are values of the impostor array's dtype (or ±inf), so casting them is exact and
-    # spares numpy an upcast copy of the (possibly 50M-long) array
-    vr = (n_g - np.searchsorted(gen_sorted, thr.astype(gen_sorted.dtype), "left")) / n_g if n_g else np.full(len(fars), np.nan)
-    fa = (n_i - np.searchsorted(imp_sorted, thr.astype(imp_sorted.dtype), "left")) / n_i if n_i else np.full(len(fars), np.nan)
+    vr = _accept_rates(gen_sorted, thr)
+    fa = _accept_rates(imp_sorted, thr)
     return VRResult(fars, np.asarray(vr, float), thr, np.asarray(fa, float), n_g, n_i)
 
 
@@ -247,7 +255,7 @@ def vr_at_far_from_scores(scores: AllPairsScores, fars, sort_above: int = 8) -> 
         imp.partition(inner)
     mx = imp.max() if n_i else np.nan
     thr = np.array([_threshold_from_kth(k, n_i, imp[n_i - k] if 0 < k < n_i else None, mx) for k in ks])
-    vr = (n_g - np.searchsorted(gen, thr.astype(gen.dtype), "left")) / n_g if n_g else np.full(len(fars), np.nan)
+    vr = _accept_rates(gen, thr)
     fa = np.array([np.count_nonzero(imp >= imp.dtype.type(t)) / n_i if n_i else np.nan for t in thr])
     return VRResult(fars, np.asarray(vr, float), thr, fa, n_g, n_i)
 
@@ -264,7 +272,7 @@ def _vr_from_selection(gen_sorted: np.ndarray, imp: np.ndarray, fars: np.ndarray
     accepted = dict(zip(inner, sel.at_least))
     thr = np.array([_threshold_from_kth(k, n_i, kth.get(k), sel.max) for k in ks])
     fa = np.array([accepted[k] / n_i if k in accepted else (0.0 if k == 0 else 1.0) for k in ks])
-    vr = (n_g - np.searchsorted(gen_sorted, thr.astype(gen_sorted.dtype), "left")) / n_g if n_g else np.full(len(fars), np.nan)
+    vr = _accept_rates(gen_sorted, thr)
     return VRResult(fars, np.asarray(vr, float), thr, fa, n_g, n_i)
 
 
