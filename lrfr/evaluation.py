@@ -298,12 +298,12 @@ def evaluate(
                     "images": [{"path": p, "reason": r} for p, r in ex.skipped.items()],
                     **removed,
                 }
+            name = sr_name(sr)
             t_protocol = time.perf_counter()
             result = proto.run(data, feats)
-            seconds[(sr_name(sr), proto.name)] = {**ex.seconds, "protocol": time.perf_counter() - t_protocol}
+            seconds[(name, proto.name)] = {**ex.seconds, "protocol": time.perf_counter() - t_protocol}
             if setting == "cross" and hasattr(data, "gal_index"):
                 _blank_cross_verification(result)
-            name = sr_name(sr)
             results[(name, proto.name)] = result
             headline[proto.name] = list(result.headline)
             is_hr = isinstance(sr, str) and sr == HR

@@ -128,6 +128,15 @@ def select_devices(choice: str = "all") -> list[str]:
     return [choice]
 
 
+def cuda_reason(devices: list[str]) -> str | None:
+    """Why a bench's result has no CUDA figures (None when it has them)."""
+    import torch
+
+    if "cuda" in devices:
+        return None
+    return "--device cpu" if torch.cuda.is_available() else "torch.cuda.is_available() is False on this machine"
+
+
 #: the engine's speed switches a training-step bench can time, as ``[run]`` keys would set them
 TRAIN_SWITCHES = {
     "fp32": {"precision": "fp32"},
@@ -142,9 +151,9 @@ TRAIN_SWITCHES = {
 def engine_step(recipe, device: str, variant: str, out: str | Path):
     """``recipe``'s training step as ``lrfr run`` runs it under the ``[run]`` switches of ``variant``
     (a key of :data:`TRAIN_SWITCHES`): precision set, networks prepared (memory format, compile),
-    each step inside the precision's autocast followed by its ``end_step``. Returns a
-    ``step()`` callable that runs the next step; the recipe is put in training mode."""
-    from lrfr.train.engine import LoopSettings, prepare_networks
+    each step run by the engine's own :func:`lrfr.train.engine.run_step`. Returns a ``step()``
+    callable that runs the next step; the recipe is put in training mode."""
+    from lrfr.train.engine import LoopSettings, prepare_networks, run_step
     from lrfr.train.precision import Precision
 
     if variant not in TRAIN_SWITCHES:
@@ -154,10 +163,4 @@ def engine_step(recipe, device: str, variant: str, out: str | Path):
     prepare_networks(recipe, recipe.parts(), settings)
     recipe.set_mode(True)
     steps = iter(range(10**9))
-
-    def step():
-        with recipe.precision.autocast():
-            recipe.train_step(next(steps))
-        recipe.precision.end_step()
-
-    return step
+    return lambda: run_step(recipe, next(steps))

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lrfr.bench.common import machine_info, measure_in_subprocess, select_devices, shared_root
+from lrfr.bench.common import cuda_reason, machine_info, measure_in_subprocess, select_devices, shared_root
 
 TARGETS = {"headline_s": 30.0, "full_grid_s": 90.0, "peak_rss_mb": 4096.0}
 LFW_IMAGES, LFW_IDENTITIES = 13_233, 5_749
@@ -150,8 +150,7 @@ def run(out_dir: str | Path, quick: bool = False, device: str = "all") -> dict:
         out["cuda"]["device_name"] = torch.cuda.get_device_name(0)
     else:
         out["cuda"] = None
-        out["cuda_reason"] = ("torch.cuda.is_available() is False on this machine" if not torch.cuda.is_available()
-                              else "--device cpu")
+        out["cuda_reason"] = cuda_reason(devices)
     first = next(v for k, v in out.items() if k in ("cpu", "cuda") and v)["headline"]
     workload = (f"BLUFR, {first['n_trials']} trials, {first['n_images']} images, "
                 f"{common['dim']}-d weakly identity-correlated float32 features; config: {first['config']}")

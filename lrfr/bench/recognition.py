@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lrfr.bench.common import machine_info, measure_in_subprocess, select_devices
+from lrfr.bench.common import cuda_reason, machine_info, measure_in_subprocess, select_devices
 
 MODELS = {
     "sphere20a": {},
@@ -109,8 +109,7 @@ def run(out_dir: str | Path, quick: bool = False, device: str = "all") -> dict[s
         "quick": quick,
         "machine": info,
         "cuda": cuda_note,
-        "cuda_reason": None if cuda_note else ("torch.cuda.is_available() is False: no CUDA device here; CPU figures only"
-                                               if not torch.cuda.is_available() else "--device cpu"),
+        "cuda_reason": cuda_reason(devices),
         "results": results,
     }
     return report

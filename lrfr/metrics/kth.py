@@ -83,15 +83,13 @@ def kth_highest(scores: np.ndarray, ks) -> KthHighest:
     bks = np.concatenate(picked_bucket)
     srt = np.lexsort((-vals, -bks))  # by bucket, then value, both descending
     vals, bks = vals[srt], bks[srt]
-    start = {int(b): int(i) for b, i in zip(*np.unique(-bks, return_index=True))}  # key: -bucket
+    firsts = np.searchsorted(-bks, -where)  # where each wanted bucket's scores start
     values = np.empty(ks.size, dtype=np.float32)
     at_least = np.empty(ks.size, dtype=np.int64)
-    for i, (k, b) in enumerate(zip(ks, where)):
-        first = start[-int(b)]
+    for i, (k, b, first) in enumerate(zip(ks, where, firsts)):
         inside = vals[first:first + int(counts[b])]  # this bucket's scores, descending
         v = inside[int(k - above[b]) - 1]
         values[i] = v
         # ties at v: every score of this bucket >= v (equal scores share a bucket)
         at_least[i] = int(above[b]) + int(np.count_nonzero(inside >= v))
-    mx = vals[start[-top]]
-    return KthHighest(values, at_least, np.float32(mx))
+    return KthHighest(values, at_least, np.float32(vals[0]))  # the top bucket comes first

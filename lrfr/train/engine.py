@@ -309,9 +309,7 @@ def train(
     sums: dict[str, float] = {}
     seen, t0 = 0, time.perf_counter()
     while step < end:
-        with recipe.precision.autocast():
-            losses = recipe.train_step(step)
-        recipe.precision.end_step()
+        losses = run_step(recipe, step)
         values = distributed.average_values({k: float(v) for k, v in losses.items()})
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
@@ -351,6 +349,15 @@ def train(
     bar.close()
     recipe.set_mode(False)
     return {"step": step, "history": history, "out": out, "resumed_from": resumed_from}
+
+
+def run_step(recipe: Recipe, step: int) -> dict[str, Any]:
+    """One training step under the recipe's precision: the step inside its autocast, then its
+    ``end_step`` (the fp16 loss scale's update). The loop's body, and what benchmarks time."""
+    with recipe.precision.autocast():
+        losses = recipe.train_step(step)
+    recipe.precision.end_step()
+    return losses
 
 
 def prepare_networks(recipe: Recipe, parts: Mapping[str, Any], settings: LoopSettings) -> None:
