@@ -1,10 +1,14 @@
 """TOML → dataclasses, strictly: an unknown key is an error that names the key and the file.
 
 Nested dataclass fields are filled from TOML tables; ``list``/``tuple`` fields from arrays.
-The resolved config can be written back (``dump_toml``) next to every checkpoint.
+A numeric or string field may carry its allowed values, declared beside it with :func:`bounded`
+(``batch_size: int = bounded(16, ge=1)``); every value read from a file or ``--set`` is checked
+against them, and every problem of a mapping (unknown keys, wrong types, values out of range) is
+reported at once. The resolved config can be written back (``dump_toml``) next to every checkpoint.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import sys
@@ -25,6 +29,88 @@ class ConfigError(ValueError):
     """A config file or mapping does not match the dataclass it should fill."""
 
 
+def _number_text(x: float) -> str:
+    return f"{x:g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Bound:
+    """The values a config field allows: an interval (any of ``ge``/``gt``/``le``/``lt``) or ``choices``.
+
+    On a list field it applies to every item (``milestones``, ``betas``, per-step weights).
+    """
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    choices: tuple | None = None
+
+    def allows(self, value: Any) -> bool:
+        if self.choices is not None:
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return True  # a type error, reported by the type check
+        return ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+                and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+
+    def describe(self) -> str:
+        """``">= 1"``, ``"in [0, 1]"``, ``"in (0, 1]"``, ``"one of 'fp32', 'bf16'"``."""
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        low = (f"[{_number_text(self.ge)}" if self.ge is not None else f"({_number_text(self.gt)}"
+               if self.gt is not None else None)
+        high = (f"{_number_text(self.le)}]" if self.le is not None else f"{_number_text(self.lt)})"
+                if self.lt is not None else None)
+        if low and high:
+            return f"in {low}, {high}"
+        if low:
+            return (">= " if low[0] == "[" else "> ") + low[1:]
+        return ("<= " if high[-1] == "]" else "< ") + high[:-1]
+
+
+def bounded(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING, ge: float | None = None,
+            gt: float | None = None, le: float | None = None, lt: float | None = None,
+            choices: tuple | None = None):
+    """A dataclass field with its allowed values (:class:`Bound`), checked when a config is read.
+
+    ``factory`` instead of ``default`` for lists (``bounded(factory=lambda: [0.9, 0.999], ge=0, lt=1)``).
+    """
+    bound = Bound(ge=ge, gt=gt, le=le, lt=lt, choices=tuple(choices) if choices is not None else None)
+    for name, x in (("default", default), ("factory", factory() if factory is not dataclasses.MISSING else [])):
+        items = x if isinstance(x, (list, tuple)) else [x]
+        if x is not dataclasses.MISSING and not all(bound.allows(v) for v in items):
+            raise ValueError(f"bounded: the {name} {x!r} is not {bound.describe()}")
+    return dataclasses.field(default=default, default_factory=factory, metadata={"bound": bound})
+
+
+def section(cls: type, **defaults):
+    """A nested section field whose defaults are the enclosing recipe's (``section(OptimConfig, lr=0.1)``).
+
+    A file that gives the section with some keys left out gets these defaults for them, not the
+    section class's own (:func:`from_dict` starts from the field's default).
+    """
+    return dataclasses.field(default_factory=lambda: cls(**copy.deepcopy(defaults)))  # no list shared between configs
+
+
+def field_bound(f: dataclasses.Field) -> Bound | None:
+    """The :class:`Bound` declared on a dataclass field, or ``None``."""
+    return f.metadata.get("bound")
+
+
+def _out_of_bounds(f: dataclasses.Field, value: Any, where: str) -> str | None:
+    bound = field_bound(f)
+    if bound is None or value is None:
+        return None
+    items = value if isinstance(value, (list, tuple)) else [value]
+    bad = [v for v in items if not bound.allows(v)]
+    if not bad:
+        return None
+    each = " (each item)" if isinstance(value, (list, tuple)) else ""
+    what = "is not allowed" if bound.choices is not None else "is out of range"
+    return f"{where} = {value!r} {what}: expected {bound.describe()}{each}"
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
@@ -36,11 +122,13 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML ({err})") from err
 
 
-def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "config", base: T | None = None) -> T:
     """Build dataclass ``cls`` from ``data``, rejecting keys ``cls`` does not declare.
 
     Every problem in the mapping is reported at once (unknown keys, each with the nearest known
-    key as a suggestion, and values of the wrong type), in one :class:`ConfigError`.
+    key as a suggestion, values of the wrong type, values out of their declared bounds), in one
+    :class:`ConfigError`. ``base``: an instance whose values stand for the keys ``data`` leaves out
+    (a recipe's defaults for a shared section); else the class defaults do.
     """
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
@@ -58,11 +146,16 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
         if key not in fields:
             continue
         try:
-            kwargs[key] = _coerce(hints.get(key, Any), value, f"{where}.{key}")
+            kwargs[key] = _coerce(hints.get(key, Any), value, f"{where}.{key}", _section_default(fields[key]))
         except ConfigError as err:
             problems.extend(str(err).split("\n"))
+            continue
+        if (problem := _out_of_bounds(fields[key], kwargs[key], f"{where}.{key}")) is not None:
+            problems.append(problem)
     if problems:
         raise ConfigError("\n".join(problems))
+    if base is not None:
+        kwargs = {**{f.name: getattr(base, f.name) for f in dataclasses.fields(cls) if f.init}, **kwargs}
     try:
         return cls(**kwargs)
     except TypeError as err:  # missing required fields
@@ -77,13 +170,21 @@ def _describe(value: Any) -> str:
     return f"{kind.get(type(value), type(value).__name__)} {value!r}"
 
 
-def _coerce(tp: Any, value: Any, where: str) -> Any:
+def _section_default(f: dataclasses.Field) -> Any:
+    """The default instance of a nested-section field (``None`` for other fields)."""
+    if f.default_factory is dataclasses.MISSING:
+        return None
+    made = f.default_factory()
+    return made if dataclasses.is_dataclass(made) else None
+
+
+def _coerce(tp: Any, value: Any, where: str, base: Any = None) -> Any:
     """Check ``value`` against the annotation ``tp`` (scalars strictly: ``lr = "0.1x"`` is an error)."""
     origin = typing.get_origin(tp)
     if tp is Any or tp is object:
         return value
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, where)
+        return from_dict(tp, value, where, base=base if isinstance(base, tp) else None)
     if origin is typing.Union or origin is types.UnionType:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -121,6 +222,27 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected {_SCALARS[tp]}, got {_describe(value)}{hint}")
         return value
     return value
+
+
+def bound_problems(obj: Any, where: str = "config") -> list[str]:
+    """Every value of a config instance (nested sections too) outside its field's declared bounds.
+
+    :func:`from_dict` checks what a file gives; this checks a config built in code (or its defaults).
+    """
+    problems = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            problems += bound_problems(value, f"{where}.{f.name}")
+        elif (problem := _out_of_bounds(f, value, f"{where}.{f.name}")) is not None:
+            problems.append(problem)
+    return problems
+
+
+def check_bounds(obj: Any, where: str = "config") -> None:
+    """Raise one :class:`ConfigError` naming every value of ``obj`` outside its bounds."""
+    if problems := bound_problems(obj, where):
+        raise ConfigError("\n".join(problems))
 
 
 def load_config(cls: type[T], path: str | Path, section: str | None = None) -> T:

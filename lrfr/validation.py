@@ -66,7 +66,7 @@ class SRValidator:
     def __init__(self, images: torch.Tensor, names: list[str], labels, recognizer: torch.nn.Module, *, scale: int,
                  degrade_method: str = "bicubic", n_folds: int = 10, pairs_per_fold: int = 50, seed: int = 1,
                  batch_size: int = 64, grid_images: int = 6):
-        from lrfr.data.degrade import degrade_batch
+        from lrfr.data.degradations import degrade_batch
 
         self.index, self.same, self.folds, used = _pair_index(names, labels, n_folds, pairs_per_fold, seed)
         self.hr = images[used]

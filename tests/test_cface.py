@@ -20,10 +20,10 @@ from lrfr.config import ConfigError, dump_toml, from_dict
 from lrfr.losses import build_loss
 from lrfr.losses.cface import CFaceLoss, cface_terms
 from lrfr.recognition.weights import save_recognizer
-from lrfr.train.cface import CFaceTrainer, train_cface
-from lrfr.train.cface_config import CFacePipeline, stage_schedule
-from lrfr.train.checkpoint import load_checkpoint
-from lrfr.train.engine import RecipeMismatchError
+from lrfr.recipes.cface.algorithm import CFaceTrainer, train_cface
+from lrfr.recipes.cface.config import CFacePipeline, stage_schedule
+from lrfr.engine.checkpoint import load_checkpoint
+from lrfr.engine.loop import RecipeMismatchError
 from state_compare import assert_same_state
 
 
@@ -139,7 +139,7 @@ def test_cface_loss_module_is_registered_and_trains_the_sr_image_only():
 
 def test_sampler_draws_only_from_the_top_k_of_the_same_identity():
     from lrfr.index.miner import CompareFaceMiner
-    from lrfr.train.triplets import TripletSampler
+    from lrfr.recipes.cface.triplets import TripletSampler
 
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(5), 6)
@@ -170,7 +170,7 @@ def test_sampler_draws_only_from_the_top_k_of_the_same_identity():
 
 
 def test_feature_cache_holds_cnn_r_features_of_both_flips():
-    from lrfr.train.triplets import HRFeatureCache
+    from lrfr.recipes.cface.triplets import HRFeatureCache
 
     torch.manual_seed(0)
     net = recognition.build("sphere20a", width=0.125, embedding_dim=16, input_size=(32, 32)).eval()
@@ -428,9 +428,31 @@ def test_lrfr_run_writes_the_results_table_figures_and_shipped_size_generators(t
 def test_shipped_pipelines_parse_and_pass_the_checks(name):
     from lrfr.config import load_toml
     from lrfr.recipes import parse_pipeline
-    from lrfr.train.cface_config import check_config
+    from lrfr.recipes.cface.config import check_config
     path = Path(__file__).resolve().parents[1] / "pipelines" / name
     cfg = parse_pipeline(load_toml(path), name)
     check_config(cfg)
     assert cfg.kind == "cface" and cfg.ablation == "v2" and cfg.compare.k == 3 and cfg.loss.hinge
     assert (cfg.stage1.gamma1, cfg.stage1.gamma2, cfg.stage4.gamma1, cfg.stage4.gamma2) == (0.05, 0.1, 0.05, 0.05)
+
+
+def test_a_stage_checkpoint_written_before_the_shared_optimizer_section_still_resumes():
+    """C-Face's stage sections gained the shared [optim] keys (type, momentum, milestones); a stage config
+    written without them (lrfr 0.1) matches a config that keeps the values the old code used, and only that."""
+    from lrfr.config import tomllib
+    from lrfr.engine.loop import RecipeMismatchError, check_same_recipe
+    from lrfr.recipes.cface.config import ADDED_KEYS, CFacePipeline, stage_config_text
+
+    cfg = CFacePipeline()
+    saved = tomllib.loads(stage_config_text(cfg, 4))
+    for key in ADDED_KEYS:
+        section, name = key.split(".")
+        saved.get(section, {}).pop(name, None)
+    from lrfr.config import dump_toml
+
+    old_text = dump_toml(saved)
+    assert "milestones" not in old_text
+    assert check_same_recipe(old_text, stage_config_text(cfg, 4), Path("stage4"), (), (), ADDED_KEYS) == []
+    cfg.stage1.type = "sgd"
+    with pytest.raises(RecipeMismatchError, match=r"stage1\.type \('adam' → 'sgd'\)"):
+        check_same_recipe(old_text, stage_config_text(cfg, 4), Path("stage4"), (), (), ADDED_KEYS)

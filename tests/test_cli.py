@@ -54,8 +54,8 @@ def test_bench_device_choice(capsys):
 def test_bench_engine_step_runs_each_training_switch(tmp_path):
     from lrfr.bench.common import TRAIN_SWITCHES, engine_step
     from lrfr.config import from_dict
-    from lrfr.train.sr_config import SRPipeline
-    from lrfr.train.sr_gan import SRRecipe
+    from lrfr.recipes.sr.config import SRPipeline
+    from lrfr.recipes.sr.recipe import SRRecipe
 
     for variant in ("fp32", "bf16+channels_last"):
         cfg = from_dict(SRPipeline, {

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from lrfr.recipes import run_pipeline
-from lrfr.train.checkpoint import load_checkpoint
+from lrfr.engine.checkpoint import load_checkpoint
 from test_train_faults import RECIPES, faces, write_pipeline  # noqa: F401
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

@@ -13,7 +13,8 @@ from lrfr.data.degradations import (
     motion_kernel,
     parse_degradation,
 )
-from lrfr.data.degrade import degrade_batch, downsample
+from lrfr.data.degrade import downsample
+from lrfr.data.degradations import degrade_batch
 
 REALISTIC = "blur:sigma=1.2,down:bicubic,noise:gauss=0.02,jpeg:q=40"
 
@@ -112,8 +113,8 @@ def test_down_factors_must_make_the_scale():
 def test_the_sr_recipe_trains_on_a_spec_reproducibly(tmp_path):
     """The SR recipe's [data] degrade takes a spec: batches are seeded by (seed, step, index)."""
     from lrfr.config import from_dict
-    from lrfr.train.sr_config import SRPipeline
-    from lrfr.train.sr_gan import SRRecipe
+    from lrfr.recipes.sr.config import SRPipeline
+    from lrfr.recipes.sr.recipe import SRRecipe
 
     cfg = {
         "kind": "sr", "name": "spec",

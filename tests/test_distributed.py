@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from lrfr.recipes import run_pipeline
-from lrfr.train.checkpoint import load_checkpoint
+from lrfr.engine.checkpoint import load_checkpoint
 from test_train_faults import faces, recognizer_pipeline, srgan_pipeline, write_pipeline  # noqa: F401
 
 
@@ -75,7 +75,7 @@ def test_two_processes_train_what_one_trains_and_resume_in_one(make, faces, tmp_
 
 
 def test_each_rank_takes_its_rows_and_an_uneven_batch_is_refused(monkeypatch):
-    from lrfr.train import distributed
+    from lrfr.engine import distributed
 
     monkeypatch.setattr(distributed, "world_size", lambda: 4)
     rows = []
@@ -88,7 +88,7 @@ def test_each_rank_takes_its_rows_and_an_uneven_batch_is_refused(monkeypatch):
 
 
 def test_global_batch_norm_is_batch_norm_in_one_process():
-    from lrfr.train.distributed import sync_batch_norm
+    from lrfr.engine.distributed import sync_batch_norm
 
     torch.manual_seed(0)
     plain = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))

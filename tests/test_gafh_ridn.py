@@ -104,7 +104,7 @@ def test_ragan_matches_eqs_10_and_11_worked_by_hand():
 
 def tiny_gafh_config(out, **loss):
     from lrfr.config import from_dict
-    from lrfr.train.sr_config import SRPipeline
+    from lrfr.recipes.sr.config import SRPipeline
 
     return from_dict(SRPipeline, {
         "kind": "sr", "name": "tiny-gafh-ridn",
@@ -120,7 +120,7 @@ def tiny_gafh_config(out, **loss):
 
 def test_loss_drops_over_a_few_steps_on_tiny_synthfaces(tmp_path):
     """12 alternating D/G steps, 12×12 LR → 48×48: the content (pixel) term falls; RaGAN terms are there."""
-    from lrfr.train.sr_gan import SRRecipe
+    from lrfr.recipes.sr.recipe import SRRecipe
 
     torch.manual_seed(0)
     recipe = SRRecipe(tiny_gafh_config(tmp_path), progress=False)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from lrfr.io import atomic_torch_save, atomic_write, read_image, to_tensor01, to_uint8, write_image
-from lrfr.train.checkpoint import load_checkpoint, save_checkpoint
+from lrfr.engine.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_atomic_write_keeps_old_file_when_writer_fails(tmp_path):

@@ -134,7 +134,7 @@ def test_a_few_landmark_steps_lower_the_heatmap_loss(tmp_path):
 
 
 def test_the_shipped_network_finds_landmarks_on_held_out_identities():
-    from lrfr.train.landmarks import at_factor, synth_landmark_faces
+    from lrfr.recipes.landmarks.recipe import at_factor, synth_landmark_faces
 
     path = packaged_path("landmarks_synth.pt")
     assert path.stat().st_size < 1_000_000
@@ -151,7 +151,7 @@ def test_the_shipped_network_finds_landmarks_on_held_out_identities():
 
 def test_mtcnn_labels_aligned_real_faces_with_a_face_shaped_layout(celeba_root):
     """The real-face source: MTCNN's five points on aligned 112×96 CelebA crops (skips without ../shared)."""
-    from lrfr.train.landmarks import mtcnn_landmark_faces
+    from lrfr.recipes.landmarks.recipe import mtcnn_landmark_faces
 
     faces = mtcnn_landmark_faces(str(celeba_root), 2, 2, (112, 96), identity_offset=0, progress=False)
     assert len(faces) >= 3 and faces.images.shape[1:] == (3, 112, 96)

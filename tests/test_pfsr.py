@@ -13,7 +13,7 @@ from lrfr.config import ConfigError, dump_toml
 from lrfr.losses.adversarial import GANLoss
 from lrfr.recipes import run_pipeline
 from lrfr.sr.pfsr import MinibatchStd
-from lrfr.train.pfsr import fade_in_schedule
+from lrfr.recipes.pfsr.recipe import fade_in_schedule
 
 TINY = [4, 4, 4, 4]
 

@@ -25,5 +25,5 @@ def test_pipeline_parses(path):
 def test_real_data_recipes_never_train_on_lfw_or_held_out_faces(path):
     """Issue 16: the CelebA recipes train on the split's training half only; LFW is never trained on."""
     data = load_toml(path)["data"]
-    # the training half that `python results/real8x.py split` lays out from results/celeba_split.txt
+    # the training half that `lrfr results split results/real-8x.toml` lays out from results/celeba_split.txt
     assert data["source"] == "folder" and data["root"] == "runs/celeba-split/train"

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from lrfr.recipes import run_pipeline
-from lrfr.train.checkpoint import load_checkpoint
-from lrfr.train.precision import Precision, PrecisionError
+from lrfr.engine.checkpoint import load_checkpoint
+from lrfr.engine.precision import Precision, PrecisionError
 from test_train_faults import faces, recognizer_pipeline, srgan_pipeline, write_pipeline  # noqa: F401
 
 

@@ -126,7 +126,7 @@ def test_prior_loss_is_eq_3_6_by_hand():
 
 def tiny_prior_config(out, discriminator="", **loss):
     from lrfr.config import from_dict
-    from lrfr.train.sr_config import SRPipeline
+    from lrfr.recipes.sr.config import SRPipeline
 
     return from_dict(SRPipeline, {
         "kind": "sr", "name": "tiny-prior-attention",
@@ -142,7 +142,7 @@ def tiny_prior_config(out, discriminator="", **loss):
 
 
 def test_true_maps_follow_their_faces_flips_and_crops(tmp_path):
-    from lrfr.train.sr_gan import SRRecipe
+    from lrfr.recipes.sr.recipe import SRRecipe
 
     recipe = SRRecipe(tiny_prior_config(tmp_path), progress=False)
     provider = recipe.priors.maps.provider
@@ -167,7 +167,7 @@ def _moved(image, flip, dy, dx, pad=2):
 def test_method_1_loss_drops_over_a_few_steps_on_tiny_synthfaces(tmp_path):
     """L_content = L_c + L_p + L_f (eq. 3.8) over 12 steps, 12×12 LR → 48×48: the total falls by half
     (L_p, largest at the start, fastest) and each image term falls too."""
-    from lrfr.train.sr_gan import SRRecipe
+    from lrfr.recipes.sr.recipe import SRRecipe
 
     recipe = SRRecipe(tiny_prior_config(tmp_path), progress=False)
     recipe.set_mode(True)
@@ -182,7 +182,7 @@ def test_method_1_loss_drops_over_a_few_steps_on_tiny_synthfaces(tmp_path):
 
 
 def test_method_2_adds_srgan_discriminator_and_adversarial_term(tmp_path):
-    from lrfr.train.sr_gan import SRRecipe
+    from lrfr.recipes.sr.recipe import SRRecipe
 
     recipe = SRRecipe(tiny_prior_config(tmp_path, discriminator="srgan", adversarial="vanilla",
                                         adversarial_weight=1e-3), progress=False)
@@ -194,8 +194,8 @@ def test_method_2_adds_srgan_discriminator_and_adversarial_term(tmp_path):
 
 def test_prior_terms_refuse_what_cannot_work(tmp_path):
     from lrfr.config import from_dict
-    from lrfr.train.sr_config import SRPipeline
-    from lrfr.train.sr_gan import SRRecipe
+    from lrfr.recipes.sr.config import SRPipeline
+    from lrfr.recipes.sr.recipe import SRRecipe
 
     base = {"model": {"arch": "srresnet", "scale": 4, "kwargs": {"channels": 4, "blocks": 1}},
             "loss": {"prior_weight": 1.0}, "val": {"source": "none"},
@@ -208,8 +208,8 @@ def test_prior_terms_refuse_what_cannot_work(tmp_path):
         SRRecipe(from_dict(SRPipeline, wrong_k), progress=False)
     bad_source = {**base, "model": wrong_k["model"] | {"kwargs": TINY},
                   "loss": {"prior_weight": 1.0, "parsing": "celeba"}}
-    with pytest.raises(ValueError, match="parsing must be one of"):
-        SRRecipe(from_dict(SRPipeline, bad_source), progress=False)
+    with pytest.raises(ValueError, match=r"loss\.parsing = 'celeba' is not allowed: expected one of 'auto'"):
+        SRRecipe(from_dict(SRPipeline, bad_source), progress=False)  # refused when the config is read
 
 
 def test_model_file_round_trip(tmp_path):

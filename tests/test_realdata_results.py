@@ -1,66 +1,78 @@
-"""Each generator committed under results/weights/ is the file the table names and, on real data, still
+"""Each model file committed under results/weights/ is the file the table names and, on real data, still
 scores what results/real-8x.csv says.
 
 For speed the check uses a fixed 600-pair subset of LFW View 2 (the first 30 same and 30 different
-pairs of each fold, ``results/real8x.py``'s :func:`subset_pairs`), scored by the CASIA MobileFaceNet
-at 8× exactly as ``python results/real8x.py evaluate`` scored it; that check skips where ../shared is absent.
+pairs of each fold, :func:`lrfr.results.scoring.subset_pairs`), scored by the CASIA MobileFaceNet at 8×
+exactly as ``lrfr results evaluate results/real-8x.toml`` scored it; that check skips where ../shared is absent.
 """
-import importlib.util
 import json
 
 import pandas as pd
 import pytest
 
 import lrfr
+from lrfr.results.scoring import subset_pairs
+from lrfr.results.study import Study
+from lrfr.results.tables import headline, markers, page_copy
 
 from conftest import REPO
 
 RESULTS = REPO / "results"
-
-
-def _runner():
-    spec = importlib.util.spec_from_file_location("real8x", RESULTS / "real8x.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+STUDY = Study(RESULTS / "real-8x.toml")
 
 
 def _committed():
+    """(label, seed, facts) of every committed model file, from results/weights/training.json."""
     facts = json.loads((RESULTS / "weights" / "training.json").read_text())
-    return sorted(facts.items())
+    return sorted((key.split("@s")[0], f.get("seed", 0), f) for key, f in facts.items())
 
 
 def test_every_committed_generator_has_its_row_and_hash():
     from lrfr.fingerprint import file_sha256
 
     table = pd.read_csv(RESULTS / "real-8x.csv")
-    for label, facts in _committed():
+    for label, seed, facts in _committed():
         path = RESULTS / "weights" / facts["file"]
         assert file_sha256(path) == facts["sha256"], f"{path} is not the file the table was made with"
-        rows = table[(table["front_end"] == label)]
-        assert set(rows["protocol"]) >= {"lfw", "blufr", "celeba", "lfw_subset600"}, label
-        assert (rows["sr_sha256"] == facts["sha256"]).all(), label
+        assert any(fe.seed == seed and STUDY.model(fe) == path for fe in STUDY.entries(label)), \
+            f"{path} is not the study's model of {label} seed {seed}"
+        rows = table[(table["front_end"] == label) & (table["seed"] == seed)]
+        assert set(rows["protocol"]) >= {"lfw", "blufr", "celeba", "lfw_subset600"}, (label, seed)
+        assert (rows["sr_sha256"] == facts["sha256"]).all(), (label, seed)
         assert path.stat().st_size < 5e6  # a few MB each (fp16)
 
 
 @pytest.mark.realdata
 @pytest.mark.slow
-@pytest.mark.parametrize("label", [label for label, _ in _committed()])
-def test_committed_generator_reproduces_its_lfw_subset_accuracy(label, lfw_root, mobilefacenet_weights, tmp_path):
-    facts = dict(_committed())[label]
+@pytest.mark.parametrize("label, seed", [(label, seed) for label, seed, _ in _committed()])
+def test_committed_generator_reproduces_its_lfw_subset_accuracy(label, seed, lfw_root, mobilefacenet_weights, tmp_path):
+    facts = {(l, s): f for l, s, f in _committed()}[(label, seed)]
     table = pd.read_csv(RESULTS / "real-8x.csv")
-    expected = table[(table["front_end"] == label) & (table["protocol"] == "lfw_subset600")]["accuracy_mean"].item()
-    root = _runner().subset_pairs(lfw_root, tmp_path / "lfw600")
+    expected = table[(table["front_end"] == label) & (table["seed"] == seed)
+                     & (table["protocol"] == "lfw_subset600")]["accuracy_mean"].item()
+    root = subset_pairs(lfw_root, tmp_path / "lfw600", per_fold=30)
     got = lrfr.evaluate([str(RESULTS / "weights" / facts["file"])], protocol="lfw", data=root,
                         recognizer="mobilefacenet", weights=mobilefacenet_weights, scale=8,
                         workdir=tmp_path / "work", progress=False).iloc[0]
-    print(f"\n{label}: LFW 600-pair subset {100 * got['accuracy_mean']:.2f}% (table: {100 * expected:.2f}%)")
+    print(f"\n{label} (seed {seed}): LFW 600-pair subset {100 * got['accuracy_mean']:.2f}% (table: {100 * expected:.2f}%)")
     assert got["n_images"] > 0 and abs(got["accuracy_mean"] - expected) <= 0.01
 
 
-def test_readme_holds_the_current_tables():
-    """The README's copy of results/real-8x.md is the file's, as `python results/real8x.py table` writes it."""
-    runner = _runner()
-    readme = (REPO / "README.md").read_text()
-    copy = readme.split(runner.README_BEGIN, 1)[1].split(runner.README_END, 1)[0]
-    assert copy == "\n" + runner.readme_tables((RESULTS / "real-8x.md").read_text())
+def test_the_pages_hold_the_current_tables():
+    """docs/real-faces.md's copy of results/real-8x.md and the README's headline table are the file's, as
+    `lrfr results table results/real-8x.toml` writes them."""
+    text = (RESULTS / "real-8x.md").read_text()
+    for page, part, expected in ((STUDY.spec.copy_into, "tables", page_copy(text)),
+                                 (STUDY.spec.headline_into, "headline", headline(text))):
+        body = STUDY.resolve(page).read_text()
+        begin, end = markers(STUDY, part)
+        assert body.split(begin, 1)[1].split(end, 1)[0] == "\n" + expected, page
+    assert headline(text).count("\n| `") == 11  # the main table's rows, nothing after it
+
+
+def test_the_committed_table_is_what_the_study_writes():
+    """results/real-8x.md is the Markdown of results/real-8x.csv under the study's sections (no hand edit)."""
+    from lrfr.results.tables import markdown
+
+    table = pd.read_csv(RESULTS / "real-8x.csv")
+    assert markdown(STUDY, table) == (RESULTS / "real-8x.md").read_text()

@@ -19,8 +19,8 @@ import torch
 from lrfr.config import dump_toml
 from lrfr.io import write_image
 from lrfr.recipes import run_pipeline
-from lrfr.train.checkpoint import load_checkpoint
-from lrfr.train.engine import NonFiniteLossError, RecipeMismatchError
+from lrfr.engine.checkpoint import load_checkpoint
+from lrfr.engine.loop import NonFiniteLossError, RecipeMismatchError
 from state_compare import assert_same_state
 
 
@@ -125,7 +125,7 @@ KILLER = textwrap.dedent("""
             return io.atomic_write(path, half_then_die)
         return real(obj, path)
     io.atomic_torch_save = dying_save
-    import lrfr.train.checkpoint as ck
+    import lrfr.engine.checkpoint as ck
     ck.atomic_torch_save = dying_save
     from lrfr.recipes import run_pipeline
     run_pipeline(sys.argv[1], progress=False)
@@ -150,7 +150,7 @@ def test_sigkill_during_a_checkpoint_write_loses_nothing(name, make, faces, tmp_
 
 
 def test_exploded_weights_are_never_checkpointed(faces, tmp_path, monkeypatch):
-    import lrfr.train.recognizer as recognizer
+    import lrfr.recipes.recognizer.recipe as recognizer
 
     path = write_pipeline(tmp_path / "r.toml", recognizer_pipeline(faces, tmp_path / "r"))
     run_pipeline(path, progress=False, stop_after=2)
@@ -183,7 +183,7 @@ def test_resume_with_a_changed_learning_rate_when_allowed(faces, tmp_path):
 
 
 def test_nan_names_the_loss_term_and_step(faces, tmp_path, monkeypatch):
-    import lrfr.train.sr_gan as sr_gan
+    import lrfr.recipes.sr.recipe as sr_gan
 
     path = write_pipeline(tmp_path / "s.toml", srgan_pipeline(faces, tmp_path / "s"))
     real_batch = sr_gan.SRRecipe.batch

@@ -5,9 +5,9 @@ import torch
 
 from lrfr.config import from_dict
 from lrfr.io import write_image
-from lrfr.train.checkpoint import load_checkpoint
-from lrfr.train.recognizer import NonFiniteLossError, train_recognizer
-from lrfr.train.recognizer_config import RecognizerPipeline
+from lrfr.engine.checkpoint import load_checkpoint
+from lrfr.recipes.recognizer.recipe import NonFiniteLossError, train_recognizer
+from lrfr.recipes.recognizer.config import RecognizerPipeline
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_resume_refuses_a_different_recipe(tiny_folder, tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(tiny_folder, tmp_path, monkeypatch):
-    import lrfr.train.recognizer as trainer
+    import lrfr.recipes.recognizer.recipe as trainer
 
     train_recognizer(config(tiny_folder, tmp_path / "d"), progress=False, stop_after=2)
     before = (tmp_path / "d" / "checkpoint.pt").read_bytes()

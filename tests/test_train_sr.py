@@ -79,8 +79,8 @@ def test_srgan_starts_from_an_srresnet_model_file(tmp_path):
     data["model"]["init"] = str(tmp_path / "pre" / "generator.pt")
     data["optim"]["iterations"] = 1
     from lrfr.config import from_dict
-    from lrfr.train.sr_config import SRPipeline
-    from lrfr.train.sr_gan import SRRecipe
+    from lrfr.recipes.sr.config import SRPipeline
+    from lrfr.recipes.sr.recipe import SRRecipe
 
     recipe = SRRecipe(from_dict(SRPipeline, data), progress=False)
     for k, v in init.state_dict().items():
@@ -96,8 +96,8 @@ def test_ema_copy_is_what_is_validated_and_exported(tmp_path):
     data = tiny_srgan(tmp_path / "e")
     data["optim"].update(iterations=3, ema_decay=0.5)
     from lrfr.config import from_dict
-    from lrfr.train.sr_config import SRPipeline
-    from lrfr.train.sr_gan import SRRecipe
+    from lrfr.recipes.sr.config import SRPipeline
+    from lrfr.recipes.sr.recipe import SRRecipe
 
     recipe = SRRecipe(from_dict(SRPipeline, data), progress=False)
     assert recipe.eval_model() is recipe.ema.model

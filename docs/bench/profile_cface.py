@@ -34,8 +34,8 @@ def build(batch: int):
     import tempfile
 
     from lrfr.config import from_dict
-    from lrfr.train.cface import CFaceTrainer
-    from lrfr.train.cface_config import CFacePipeline
+    from lrfr.recipes.cface.algorithm import CFaceTrainer
+    from lrfr.recipes.cface.config import CFacePipeline
 
     generator, discriminator = CONFIGS["synth (48x16, D 32/256)"]
     cfg = from_dict(CFacePipeline, {

@@ -1,6 +1,6 @@
 """Benchmark: C-Face stage 1 — ``lrfr bench cface``.
 
-One full stage-1 training step of :class:`lrfr.train.cface_stages.CFaceGANRecipe` (triplets drawn,
+One full stage-1 training step of :class:`lrfr.recipes.cface.stages.CFaceGANRecipe` (triplets drawn,
 LR degraded on the fly, G forward, eq. 7 = α·L_GAN + β·L_P (recognizer features) + L_CF with the
 HR-side features from the cache, G backward and update, the discriminator's update), in images/s,
 for the shipped synth configuration (SRResNet 48 × 16, discriminator 32 / dense 256, the packaged
@@ -43,8 +43,8 @@ def _stage1_step(generator: dict, discriminator: dict, device: str, batch_size: 
     import torch
 
     from lrfr.config import from_dict
-    from lrfr.train.cface import CFaceTrainer
-    from lrfr.train.cface_config import CFacePipeline
+    from lrfr.recipes.cface.algorithm import CFaceTrainer
+    from lrfr.recipes.cface.config import CFacePipeline
 
     if quick:
         generator, discriminator = {"channels": 8, "blocks": 2}, {"channels": 8, "dense": 16}

@@ -151,10 +151,10 @@ TRAIN_SWITCHES = {
 def engine_step(recipe, device: str, variant: str, out: str | Path):
     """``recipe``'s training step as ``lrfr run`` runs it under the ``[run]`` switches of ``variant``
     (a key of :data:`TRAIN_SWITCHES`): precision set, networks prepared (memory format, compile),
-    each step run by the engine's own :func:`lrfr.train.engine.run_step`. Returns a ``step()``
+    each step run by the engine's own :func:`lrfr.engine.loop.run_step`. Returns a ``step()``
     callable that runs the next step; the recipe is put in training mode."""
-    from lrfr.train.engine import LoopSettings, prepare_networks, run_step
-    from lrfr.train.precision import Precision
+    from lrfr.engine.loop import LoopSettings, prepare_networks, run_step
+    from lrfr.engine.precision import Precision
 
     if variant not in TRAIN_SWITCHES:
         raise ValueError(f"training variant must be one of {', '.join(TRAIN_SWITCHES)}; got {variant!r}")

@@ -6,7 +6,7 @@ do not change the cost):
 
 * **inference**: LR 14×12 → 112×96 (8×), batch 64, images/s, after a warm-up batch; on the CPU in
   fp32, in bf16 autocast and with channels_last; on CUDA (when present) in fp32 and bf16 autocast.
-* **one full training step** of the SR recipe (:class:`lrfr.train.sr_gan.SRRecipe`): G forward,
+* **one full training step** of the SR recipe (:class:`lrfr.recipes.sr.recipe.SRRecipe`): G forward,
   pixel + recognizer-feature perceptual + super-identity (L_SI) + adversarial losses, G backward
   and update, then the SRGAN discriminator's update; images/s at batch 16 (CPU) / 64 (CUDA), with the
   engine's switches: fp32, channels_last (CPU), bf16 autocast, torch.compile (after its warm-up step).
@@ -66,8 +66,8 @@ def _train_step(kwargs: dict, device: str, batch_size: int, max_batches: int, ma
     import tempfile
 
     from lrfr.config import from_dict
-    from lrfr.train.sr_config import SRPipeline
-    from lrfr.train.sr_gan import SRRecipe
+    from lrfr.recipes.sr.config import SRPipeline
+    from lrfr.recipes.sr.recipe import SRRecipe
 
     cfg = from_dict(SRPipeline, {
         "model": {"arch": arch, "scale": 8, "kwargs": kwargs},

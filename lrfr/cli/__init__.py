@@ -20,6 +20,7 @@ SUBCOMMANDS = [
     ("align", "align"),
     ("bench", "bench"),
     ("calibrate", "calibrate"),
+    ("results", "results"),
 ]
 
 
@@ -46,13 +47,14 @@ DEBUG_ENV = "LRFR_DEBUG"
 
 
 def error_message(err: BaseException) -> str:
-    """The one line shown for a user error (a KeyError's message without the quotes repr adds)."""
+    """The one line shown for a user error (a KeyError's message without the quotes repr adds; several
+    problems reported at once, one per line of the message, joined by "; ")."""
     if isinstance(err, KeyError) and len(err.args) == 1:
         return str(err.args[0])
     msg = str(err)
     if isinstance(err, OSError) and err.filename is not None and str(err.filename) not in msg:
         msg = f"{err.filename}: {msg}"
-    return msg or type(err).__name__
+    return "; ".join(line.strip() for line in msg.splitlines() if line.strip()) or type(err).__name__
 
 
 def _show_warning(command: str):

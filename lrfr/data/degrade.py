@@ -167,17 +167,3 @@ def degrade(
         return lr
     return upsample(lr, size=tuple(hr.shape[-2:]), method=upscale_method)
 
-
-def degrade_batch(hr: torch.Tensor, scale: int, spec: str = "bicubic", seeds=None, key: tuple | None = None,
-                  first_row: int = 0) -> torch.Tensor:
-    """HR batch → LR through a degradation spec (:mod:`lrfr.data.degradations`): the legacy names
-    ``"bicubic"``/``"bilinear_steps"`` give exactly :func:`downsample`'s bytes; a spec such as
-    ``"blur:sigma=1.2,down:bicubic,noise:gauss=0.02,jpeg:q=40"`` is applied per image, its random
-    draws seeded by ``seeds`` (one per image), or, for training, by ``key = (seed, step)``: image
-    ``i`` of the batch gets :func:`lrfr.data.degradations.image_seed` ``(seed, step, first_row + i)`` —
-    ``first_row``: where these rows start in the global batch (a torchrun rank's share)."""
-    from lrfr.data.degradations import apply_degradation, image_seed
-
-    if seeds is None and key is not None:
-        seeds = [image_seed(key[0], *key[1:], first_row + i) for i in range(len(hr))]
-    return apply_degradation(hr, scale, spec, seeds)

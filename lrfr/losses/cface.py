@@ -9,7 +9,7 @@ L_SI(a, b) the normalized Euclidean distance of CNN^R's identity features (eq. 4
     L_CF = γ1·L_SI(SR_o, HR_o) + γ2·L_SI(SR_o, HR_c)                              (eq. 5, ``hinge=False``)
 
 and C-Face's generator objective is ``L_total = α·L_GAN + β·L_P + L_CF`` (eq. 7; the recipe,
-:mod:`lrfr.train.cface_stages`, writes that sum).
+:mod:`lrfr.recipes.cface.stages`, writes that sum).
 
 From the paper: the two forms; φ = "the output of the fully connected layer before the
 classification" of CNN^R (an lrfr recognizer's embedding, taken through ``forward_trusted`` so

@@ -30,7 +30,7 @@ from lrfr.io import atomic_torch_save
 from lrfr.modelfile import FORMAT as MODEL_FORMAT
 from lrfr.modelfile import ModelFileError, load_payload, load_state_dict_checked, parse_model, plain
 
-__all__ = ["FORMAT", "WeightsError", "save_recognizer", "read_weights", "load_state_dict_checked"]
+__all__ = ["FORMAT", "WeightsError", "save_recognizer", "read_weights", "load_state_dict_checked", "recognizer_identity"]
 
 FORMAT = "lrfr-recognizer/1"
 
@@ -100,3 +100,16 @@ def read_weights(path: str | Path) -> dict[str, Any]:
             what += f" with keys {list(obj)[:8]}"
         raise WeightsError(f"{path}: holds a {what}, not recognizer weights; expected {EXPECTED}")
     return info
+
+
+def recognizer_identity(path: str | Path, arch: str | None = None) -> dict[str, str]:
+    """``{"arch", "weights", "sha256"}`` of a recognizer weight file: what results name it by.
+
+    ``arch``: for files that do not record their architecture (else it is read; "inferred" when the file
+    holds a bare state dict)."""
+    from lrfr.fingerprint import file_sha256
+
+    path = Path(path)
+    if not arch:
+        arch = read_weights(path)["arch"] or "inferred"
+    return {"arch": arch, "weights": str(path), "sha256": file_sha256(path)}

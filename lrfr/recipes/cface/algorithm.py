@@ -1,0 +1,432 @@
+"""C-Face's four-stage training (papers/004, Algorithm 1), each stage on the engine in its own folder.
+
+    <run.out>/compare_faces.npz   the miner's table (CNN^R's HR features, before stage 1) + .json summary
+    <run.out>/stage1/             N^SR, N^D with eq. (7) under the frozen CNN^R → generator.pt (C-Face-v1),
+                                  discriminator.pt
+    <run.out>/stage2/             D^SR = stage-1 N^SR on every training LR face (in RAM; summary.json)
+    <run.out>/stage3/             CNN^R fine-tuned with A-Softmax on D^HR ∪ D^SR → recognizer.pt
+    <run.out>/stage4/             N^SR, N^D with eq. (7) under the stage-3 CNN^R, which takes an L_FR step
+                                  every step → generator.pt (C-Face-v2), discriminator.pt, recognizer.pt
+
+Each trained stage (1, 3, 4) has the engine's ``checkpoint.pt`` (+ ``.prev``), ``config.toml``,
+``history.csv``, its model files, and ``done.json`` once they are written. A stopped run resumes
+mid-stage (bit-identical on the CPU: every draw is a function of ``(seed, step)``); a completed stage
+is not run again, provided its config (:func:`~lrfr.recipes.cface.config.stage_config_text`: its own
+section and those of the stages before it) is unchanged — else the run stops and names the keys.
+``from_stage = N`` re-enters Algorithm 1 at stage N: the checkpoints of stage N and every later stage
+are deleted and those stages train from their start; the earlier stages must be complete. (To
+continue a stopped re-entered stage, run again without ``from_stage``.) ``ablation`` picks Table 7's
+training approach (see :data:`~lrfr.recipes.cface.config.ABLATIONS`).
+
+``stop_after`` counts steps across the stages (stage 1's, then 3's, then 4's; stage 2 takes none), so a
+long run splits into sessions with the same number each time.
+
+The training layer takes validation as a callable (an :class:`lrfr.validation.SRValidator`), run on
+N^SR in stages 1 and 4; evaluation on the protocols is the runner's (``lrfr.recipes``).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from lrfr.config import dump_toml
+from lrfr.devices import resolve_device
+from lrfr.io import atomic_write_text
+from lrfr.recognition.weights import recognizer_identity
+from lrfr.weights import resolve
+from lrfr.recipes.cface.config import (
+    ADDED_KEYS,
+    CFacePipeline,
+    check_config,
+    stage_config_text,
+    stage_schedule,
+    stages_of,
+)
+from lrfr.recipes.cface.stages import CFaceGANRecipe, FaceUnion, RecognizerUpdate, super_resolve_all
+from lrfr.engine.checkpoint import load_checkpoint
+from lrfr.engine.training_set import build_training_set
+from lrfr.engine.distributed import barrier
+from lrfr.engine.loop import (
+    CHECKPOINT,
+    INCOMING,
+    PREVIOUS,
+    LoopSettings,
+    RecipeMismatchError,
+    Validator,
+    check_same_recipe,
+    is_main_process,
+    speed_settings,
+    train,
+)
+from lrfr.recipes.cface.triplets import HRFeatureCache, TripletSampler
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CFaceTrainer", "train_cface", "PACKAGED_RECOGNIZER", "DONE"]
+
+#: CNN^R when none is configured: the packaged SynthFaces sphere20a
+PACKAGED_RECOGNIZER = "sphere20a_synth.pt"
+#: written into a stage's folder once its model files are
+DONE = "done.json"
+COMPARE_TABLE = "compare_faces.npz"
+MODEL_FILES = {1: ("generator.pt", "discriminator.pt"), 3: ("recognizer.pt",),
+               4: ("generator.pt", "discriminator.pt", "recognizer.pt")}
+
+
+def _labels_of(data) -> np.ndarray:
+    labels = getattr(data, "labels", None)
+    if labels is None:
+        labels = [int(data[i][1]) for i in range(len(data))]
+    return np.asarray(labels.numpy() if torch.is_tensor(labels) else labels, dtype=np.int64)
+
+
+class CFaceTrainer:
+    """Builds and runs the stages of one C-Face config (see the module docstring).
+
+    ``data``: the HR training faces when the caller already holds them (else built from ``cfg.data``).
+    """
+
+    def __init__(self, cfg: CFacePipeline, progress: bool = True, data=None):
+        check_config(cfg)
+        if cfg.run.threads:
+            torch.set_num_threads(cfg.run.threads)
+        self.cfg, self.progress = cfg, progress
+        self.out = Path(cfg.run.out)
+        self.device = resolve_device(cfg.run.device)
+        self.hr_size = tuple(cfg.data.hr_size)
+        self.data = data if data is not None else build_training_set(cfg.data, self.hr_size, progress=progress)
+        self.labels = _labels_of(self.data)
+        self.classes = getattr(self.data, "classes", None)
+        self.n_classes = len(self.classes) if self.classes is not None else int(self.labels.max()) + 1
+        self.recognizer_path = resolve(cfg.recognizer.weights, PACKAGED_RECOGNIZER)
+        self.plan = stages_of(cfg)
+
+    # -- where things are ------------------------------------------------------------------------
+
+    def stage_dir(self, stage: int) -> Path:
+        return self.out / f"stage{stage}"
+
+    def model_file(self, stage: int, name: str) -> Path:
+        return self.stage_dir(stage) / name
+
+    # -- what the stages are built from -----------------------------------------------------------
+
+    def load_recognizer(self, path: str | Path | None = None):
+        """CNN^R (the original unless ``path``), in eval mode on the device, trainable parameters."""
+        from lrfr import recognition
+
+        model = recognition.load(self.cfg.recognizer.arch or None, weights=path or self.recognizer_path,
+                                 device=self.device)
+        if tuple(model.input_size) != self.hr_size:
+            raise ValueError(f"[data] hr_size = {list(self.hr_size)}, but CNN^R ({self.recognizer_path}) takes "
+                             f"{list(model.input_size)} faces")
+        return model
+
+    def n_inputs(self) -> int:
+        """Training images that can be I_o (all, unless single-image identities are excluded)."""
+        if self.cfg.compare.singleton != "exclude":
+            return len(self.labels)
+        _, inverse, counts = np.unique(self.labels, return_inverse=True, return_counts=True)
+        return int((counts[inverse] > 1).sum())
+
+    def schedule(self, stage: int) -> tuple[int, list[int]]:
+        """(total steps, learning-rate milestones) of a trained stage."""
+        if stage == 3:
+            n = len(self.labels) * (2 if self.cfg.ablation == "v2" else 1)
+            return stage_schedule(self.cfg.stage3, n)
+        return stage_schedule(getattr(self.cfg, f"stage{stage}"), self.n_inputs())
+
+    def compare_faces(self, features: np.ndarray | None = None):
+        """The miner's table: loaded from ``<run.out>/compare_faces.npz`` if there, else mined on CNN^R's HR
+        features (``features``, or computed now) and saved there."""
+        from lrfr.index.miner import CompareFaceMiner, features_fingerprint
+
+        c = self.cfg.compare
+        mode, k = ("random", None) if c.k == "random" else ("topk", int(c.k))
+        path = self.out / COMPARE_TABLE
+        if path.is_file():
+            miner = CompareFaceMiner.load(path, labels=self.labels, seed=self.cfg.run.seed)
+            if (miner.mode, miner.k, miner.singleton) != (mode, k, c.singleton):
+                raise ValueError(f"{path} was mined with mode={miner.mode!r}, k={miner.k}, singleton="
+                                 f"{miner.singleton!r}, not the configured {mode!r}, {k}, {c.singleton!r}; "
+                                 "re-run from stage 1 (from_stage = 1 with --restart)")
+            if features is not None and features_fingerprint(features) != miner.features_fingerprint:
+                log.warning("%s was mined from other CNN^R features than this run computes (another recognizer, "
+                            "or a device with other rounding); using the saved table", path)
+            return miner
+        if features is None:
+            cache = HRFeatureCache.compute(self.load_recognizer(), self.data, hflip=False,
+                                           batch_size=self.cfg.stage2.batch_size, workers=self.cfg.data.workers,
+                                           progress=self.progress)
+            features = cache.plain.numpy()
+        miner = CompareFaceMiner(features, self.labels, k=k or 3, mode=mode, singleton=c.singleton,
+                                 seed=self.cfg.run.seed, strategy=c.strategy, progress=self.progress)
+        self.out.mkdir(parents=True, exist_ok=True)
+        miner.save(path)
+        atomic_write_text(path.with_suffix(".json"), json.dumps(miner.summary(), indent=2) + "\n")
+        return miner
+
+    def _gan_config(self, stage: int, init: str | Path):
+        """The SR recipe's config for a GAN stage (α, β as its adversarial and perceptual weights)."""
+        from lrfr.engine.sections import AugmentConfig, RunConfig
+        from lrfr.recipes.sr.config import GANOptimConfig, SRLossConfig, SRPipeline, SRValConfig
+
+        cfg, st = self.cfg, getattr(self.cfg, f"stage{stage}")
+        total, milestones = self.schedule(stage)
+        L = cfg.loss
+        return SRPipeline(
+            name=f"{cfg.name}-stage{stage}",
+            model=dataclasses.replace(cfg.model, kwargs=dict(cfg.model.kwargs), init=str(init)),
+            discriminator=cfg.discriminator,
+            loss=SRLossConfig(pixel=L.pixel, pixel_weight=L.pixel_weight, perceptual_weight=L.beta,
+                              perceptual_extractor=L.perceptual_extractor, perceptual_layer=L.perceptual_layer,
+                              perceptual_criterion=L.perceptual_criterion, vgg_weights=L.vgg_weights,
+                              adversarial=L.adversarial, adversarial_weight=L.alpha, identity_weight=0.0,
+                              recognizer_weights=str(self.recognizer_path)),
+            data=cfg.data,
+            val=SRValConfig(source="none"),
+            optim=GANOptimConfig(type=st.type, lr=st.lr, d_lr=st.d_lr, momentum=st.momentum, betas=list(st.betas),
+                                 weight_decay=st.weight_decay, batch_size=st.batch_size, iterations=total,
+                                 milestones=milestones, lr_decay=st.lr_decay, ema_decay=st.ema_decay),
+            augment=AugmentConfig(hflip=cfg.augment.hflip, crop_pad=0),
+            run=RunConfig(out=str(self.stage_dir(stage)), seed=cfg.run.seed, device=cfg.run.device),
+        )
+
+    def stage1_recipe(self) -> CFaceGANRecipe:
+        """N^SR and N^D under the frozen original CNN^R, its HR features cached (both flips)."""
+        from lrfr.losses.cface import CFaceLoss
+
+        cfg = self.cfg
+        cnn_r = self.load_recognizer()
+        cache = HRFeatureCache.compute(cnn_r, self.data, hflip=cfg.augment.hflip, batch_size=cfg.stage2.batch_size,
+                                       workers=cfg.data.workers, progress=self.progress)
+        miner = self.compare_faces(cache.plain.numpy())
+        sampler = TripletSampler(miner, cfg.stage1.batch_size, cfg.run.seed, cfg.augment.hflip)
+        cface = CFaceLoss(cnn_r, gamma1=cfg.stage1.gamma1, gamma2=cfg.stage1.gamma2, hinge=cfg.loss.hinge)
+        init = resolve(cfg.model.init, "") if cfg.model.init else ""
+        return CFaceGANRecipe(self._gan_config(1, init), data=self.data, sampler=sampler, cface=cface, cache=cache,
+                              config_text=stage_config_text(cfg, 1), steps_key="stage1.iterations",
+                              progress=self.progress)
+
+    def _new_head(self, embedding_dim: int):
+        from lrfr.recognition.margins import AngleLinear
+
+        g = self.cfg.stage3.margin
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.run.seed)
+            return AngleLinear(embedding_dim, self.n_classes, m=g.m, base=g.base, gamma=g.gamma, power=g.power,
+                               lambda_min=g.lambda_min).to(self.device)
+
+    def stage4_recipe(self) -> CFaceGANRecipe:
+        """N^SR and N^D from stage 1, under the stage-3 CNN^R (the original for v2-3), updated with L_FR."""
+        from lrfr.losses.cface import CFaceLoss
+
+        cfg, st = self.cfg, self.cfg.stage4
+        if 3 in self.plan:
+            cnn_r = self.load_recognizer(self.model_file(3, "recognizer.pt"))
+            head = self._new_head(cnn_r.embedding_dim)
+            head.load_state_dict(load_checkpoint(self.stage_dir(3) / CHECKPOINT)["parts"]["head"])
+        else:  # v2-3: nothing happened in stage 3
+            cnn_r = self.load_recognizer()
+            head = self._new_head(cnn_r.embedding_dim)
+        fr = RecognizerUpdate(cnn_r, head, lr=st.recognizer_lr, momentum=st.recognizer_momentum,
+                              weight_decay=st.recognizer_weight_decay, images=st.fr_images)
+        sampler = TripletSampler(self.compare_faces(), st.batch_size, cfg.run.seed, cfg.augment.hflip)
+        cface = CFaceLoss(cnn_r, gamma1=st.gamma1, gamma2=st.gamma2, hinge=cfg.loss.hinge, trainable=True)
+        return CFaceGANRecipe(self._gan_config(4, self.model_file(1, "generator.pt")), data=self.data, sampler=sampler,
+                              cface=cface, fr=fr, discriminator_init=self.model_file(1, "discriminator.pt"),
+                              config_text=stage_config_text(cfg, 4), steps_key="stage4.iterations",
+                              progress=self.progress)
+
+    def stage2_images(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """D^SR: the stage-1 N^SR on every training LR face (uint8, in RAM); records a summary in stage2/."""
+        import hashlib
+
+        from lrfr import sr as sr_models
+
+        cfg = self.cfg
+        generator = sr_models.load(self.model_file(1, "generator.pt"), device=self.device)
+        images, labels = super_resolve_all(generator, self.data, scale=cfg.model.scale, degrade=cfg.data.degrade,
+                                           batch_size=cfg.stage2.batch_size, workers=cfg.data.workers,
+                                           progress=self.progress)
+        folder = self.stage_dir(2)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(folder / "config.toml", stage_config_text(cfg, 2))
+        summary = {"images": len(images), "size": list(images.shape[-2:]), "dtype": "uint8",
+                   "generator": str(self.model_file(1, "generator.pt")),
+                   "sha256": hashlib.sha256(images.numpy().tobytes()).hexdigest()}
+        atomic_write_text(folder / "summary.json", json.dumps(summary, indent=2) + "\n")
+        return images, labels
+
+    def stage3_recipe(self):
+        """CNN^R fine-tuned with A-Softmax on D^HR ∪ D^SR (v2), on D^SR (v2-1), or a new one on D^SR (v2-2)."""
+        from lrfr import recognition
+        from lrfr.recipes.recognizer.recipe import RecognizerRecipe
+        from lrfr.engine.sections import AugmentConfig, DataConfig, OptimConfig, RunConfig
+        from lrfr.recipes.recognizer.config import RecognizerPipeline, ValConfig
+
+        cfg, st = self.cfg, self.cfg.stage3
+        sr_images, labels = self.stage2_images()
+        hr = self.data if cfg.ablation == "v2" else None
+        union = FaceUnion(sr_images, labels, hr=hr, classes=self.classes, workers=cfg.data.workers)
+        model = self.load_recognizer()
+        if cfg.ablation == "v2-2":  # a new CNN^R of the same architecture, from scratch
+            torch.manual_seed(cfg.run.seed)
+            model = recognition.build(model.arch, **model.build_kwargs).to(self.device)
+        total, milestones = self.schedule(3)
+        rcfg = RecognizerPipeline(
+            name=f"{cfg.name}-stage3", margin=st.margin, data=DataConfig(workers=cfg.data.workers),
+            val=ValConfig(source="none"),
+            optim=OptimConfig(type=st.type, lr=st.lr, momentum=st.momentum, betas=list(st.betas),
+                              weight_decay=st.weight_decay, batch_size=st.batch_size, iterations=total,
+                              milestones=milestones, lr_decay=st.lr_decay),
+            augment=AugmentConfig(hflip=cfg.augment.hflip, crop_pad=0),
+            run=RunConfig(out=str(self.stage_dir(3)), seed=cfg.run.seed, device=cfg.run.device),
+        )
+        recipe = RecognizerRecipe(rcfg, progress=self.progress, data=union, model=model)
+        recipe.config_text, recipe.steps_key = stage_config_text(cfg, 3), "stage3.iterations"
+        recipe.added_keys = ADDED_KEYS
+        return recipe
+
+    def recipe(self, stage: int):
+        return {1: self.stage1_recipe, 3: self.stage3_recipe, 4: self.stage4_recipe}[stage]()
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+
+    def completed(self, stage: int, allow_changed=()) -> bool:
+        """Whether ``stage`` has finished (``done.json``, its model files, as many steps as configured) under
+        the same config; a finished stage trained under another config is an error naming the keys."""
+        folder = self.stage_dir(stage)
+        if not (folder / DONE).is_file():
+            return False
+        saved = (folder / "config.toml").read_text()
+        try:
+            check_same_recipe(saved, stage_config_text(self.cfg, stage), folder / "config.toml",
+                              (*LoopSettings.resume_free_keys, f"stage{stage}.iterations"), allow_changed, ADDED_KEYS)
+        except RecipeMismatchError as err:
+            raise RecipeMismatchError(
+                f"stage {stage} is complete, but: {err}; or pass from_stage = {stage} (--set from_stage={stage}) "
+                f"to train stage {stage} and the later ones again") from None
+        done = json.loads((folder / DONE).read_text())
+        files_there = all((folder / f).is_file() for f in MODEL_FILES[stage])
+        return files_there and int(done["steps"]) == self.schedule(stage)[0]
+
+    def forget(self, stages) -> None:
+        """Delete the checkpoints and ``done.json`` of ``stages`` (and the miner's table with stage 1)."""
+        for s in stages:
+            for name in (CHECKPOINT, PREVIOUS, INCOMING, DONE):
+                (self.stage_dir(s) / name).unlink(missing_ok=True)
+        if 1 in stages:
+            for p in (self.out / COMPARE_TABLE, (self.out / COMPARE_TABLE).with_suffix(".json")):
+                p.unlink(missing_ok=True)
+
+    def export(self, stage: int, recipe) -> list[Path]:
+        """Write a finished stage's model files (float32: they are the next stage's inputs), then ``done.json``."""
+        from lrfr import sr as sr_models
+        from lrfr.recognition.weights import save_recognizer
+
+        cfg, folder = self.cfg, self.stage_dir(stage)
+        meta = {"pipeline": f"{cfg.name}-stage{stage}", "stage": stage, "ablation": cfg.ablation,
+                "steps": self.schedule(stage)[0], "cnn_r": recognizer_identity(self.recognizer_path, cfg.recognizer.arch),
+                "trained_on": f"{cfg.data.source}:{cfg.data.root or 'SynthFaces'}", "scale": cfg.model.scale,
+                "degrade": cfg.data.degrade}
+        files = []
+        if stage in (1, 4):
+            name = "cface-v1" if stage == 1 else f"cface-{cfg.ablation}"
+            files.append(sr_models.save(copy.deepcopy(recipe.eval_model()).cpu(), folder / "generator.pt",
+                                        meta={**meta, "pipeline": name}))
+            files.append(sr_models.save_discriminator(copy.deepcopy(recipe.D).cpu(), folder / "discriminator.pt",
+                                                      meta=meta))
+        recognizer = recipe.model if stage == 3 else (recipe.fr.model if stage == 4 else None)
+        if recognizer is not None:
+            files.append(save_recognizer(copy.deepcopy(recognizer).cpu().eval(), folder / "recognizer.pt", meta=meta))
+        atomic_write_text(folder / DONE, json.dumps({"stage": stage, "steps": meta["steps"],
+                                                     "files": [f.name for f in files]}, indent=2) + "\n")
+        return files
+
+    # -- the run ----------------------------------------------------------------------------------
+
+    def run(self, validate: Validator | None = None, *, resume: bool = True, stop_after: int | None = None,
+            allow_changed=(), after_validation: Callable | None = None) -> dict[str, Any]:
+        """Run (or continue) the stages; returns ``{"step", "complete", "out", "stages", "generators",
+        "histories", "recognizer"}`` (``step`` counts across stages; see the module docstring)."""
+        cfg = self.cfg
+        first = cfg.from_stage if resume else 1
+        redo = [s for s in self.plan if s >= first]
+        if not resume or first > 1:
+            self.forget([s for s in redo if s != 2])
+        for s in self.plan:
+            if s < first and s != 2 and not self.completed(s, allow_changed):
+                raise RuntimeError(f"from_stage = {first} re-enters Algorithm 1 after stage {s}, which is not "
+                                   f"complete in {self.out}; run it first (without from_stage)")
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.out / "config.toml", dump_toml(dataclasses.asdict(cfg)))
+        offset, stages = 0, {}
+        for s in self.plan:
+            if s == 2:
+                continue
+            total, _ = self.schedule(s)
+            if self.completed(s, allow_changed):
+                offset += total
+                stages[s] = {"out": self.stage_dir(s), "step": total, "total": total, "complete": True}
+                continue
+            budget = None if stop_after is None else stop_after - offset
+            if budget is not None and budget <= 0:
+                return self._result(offset, stages, complete=False)
+            recipe = self.recipe(s)
+            gan = s in (1, 4)
+            if gan and after_validation is not None:
+                recipe.after_validation = (lambda r: lambda step, metrics, out: after_validation(
+                    step, metrics, out, r.eval_model()))(recipe)
+            settings = LoopSettings(out=self.stage_dir(s), total_steps=total, seed=cfg.run.seed,
+                                    checkpoint_every=cfg.run.checkpoint_every, log_every=cfg.run.log_every,
+                                    val_every=cfg.val.every if gan and validate is not None else 0,
+                                    batch_size=getattr(cfg, f"stage{s}").batch_size, stage=f"cface-stage{s}",
+                                    **speed_settings(cfg.run))
+            result = train(recipe, settings, validate if gan else None, resume=True, progress=self.progress,
+                           stop_after=budget, allow_changed=allow_changed)
+            offset += result["step"]
+            stages[s] = {"out": self.stage_dir(s), "step": result["step"], "total": total,
+                         "complete": result["step"] >= total}
+            if result["step"] < total:
+                return self._result(offset, stages, complete=False)
+            # under torchrun rank 0 writes the stage's files; the others wait, then read them in the next stage
+            stages[s]["files"] = self.export(s, recipe) if is_main_process() else []
+            barrier()
+            del recipe
+        return self._result(offset, stages, complete=True)
+
+    def _result(self, step: int, stages: dict, complete: bool) -> dict[str, Any]:
+        import pandas as pd
+
+        histories = {}
+        for s, info in stages.items():
+            path = Path(info["out"]) / "history.csv"
+            if path.is_file() and path.stat().st_size:
+                histories[s] = pd.read_csv(path)
+        generators = {}
+        if complete:
+            generators["cface-v1"] = self.model_file(1, "generator.pt")
+            if 4 in self.plan:
+                generators[f"cface-{self.cfg.ablation}"] = self.model_file(4, "generator.pt")
+        return {"step": step, "complete": complete, "out": self.out, "stages": stages, "generators": generators,
+                "histories": histories, "recognizer": self.recognizer_path}
+
+
+def train_cface(cfg: CFacePipeline, validate: Validator | None = None, *, resume: bool = True, progress: bool = True,
+                stop_after: int | None = None, allow_changed: tuple[str, ...] = (), after_validation=None,
+                data=None) -> dict[str, Any]:
+    """Run Algorithm 1 per ``cfg`` (the stages its ``ablation`` names); see :meth:`CFaceTrainer.run`.
+
+    ``after_validation(step, metrics, out, generator)``: what a validation in stages 1 and 4 also writes.
+    """
+    trainer = CFaceTrainer(cfg, progress=progress, data=data)
+    return {"trainer": trainer, **trainer.run(validate, resume=resume, stop_after=stop_after,
+                                              allow_changed=allow_changed, after_validation=after_validation)}

@@ -1,0 +1,202 @@
+"""A study's Markdown tables: headline columns, the share of the bicubic → HR gap, per-scorer accuracies.
+
+A row with one seed shows the protocol's own spread (LFW: ± the std over its 10 folds; BLUFR: mean
+and, in brackets, mean − std over its 10 trials). A row trained with several seeds shows the mean
+over seeds ± their standard deviation, with the number of seeds (``n=3``): that is the spread a
+difference between two rows has to exceed. :func:`write` writes ``STEM.csv`` (every column of every
+row) and ``STEM.md``, and copies the tables into ``copy_into`` between two markers.
+"""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from lrfr.results.scoring import recorded_rows
+from lrfr.results.study import Study, subset_name
+
+#: the headline metrics of a gap section, by default (papers/004 reports these shares at 8×)
+DEFAULT_GAP_METRICS = ("lfw:accuracy_mean:LFW accuracy", "blufr:vr@far=0.1%_mean:BLUFR VR@0.1%",
+                       "blufr:dir@rank=1,far=1%_mean:BLUFR DIR@1, 1%", "celeba:accuracy_mean:CelebA accuracy")
+
+MAIN_HEADER = (
+    "| front-end | LFW 10-fold accuracy (%) | BLUFR VR@FAR=0.1% (mean − std) | BLUFR DIR@rank 1, FAR=1% "
+    "(mean − std) | held-out CelebA accuracy (%) | PSNR / SSIM (LFW) | LFW 600-pair subset (%) | "
+    "training (CPU), images seen | sha256 |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+)
+
+BEGIN = "<!-- {stem} {part}: written by `lrfr results table {study}`; do not edit -->"
+END = "<!-- {stem} {part} end -->"
+
+
+def _pct(x) -> str:
+    return f"{100 * x:.2f}"
+
+
+def _facts(study: Study) -> dict:
+    path = study.resolve(study.spec.weights) / "training.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _cell(rows: pd.DataFrame, col: str, fold_std: str | None = None, minus_std: str | None = None) -> str:
+    """One metric of one front-end: over seeds when there are several, else with the protocol's spread."""
+    values = rows[col].astype(float)
+    if len(values) > 1:
+        return f"{_pct(values.mean())} ± {_pct(values.std(ddof=1))} (n={len(values)})"
+    one = rows.iloc[0]
+    if fold_std is not None:
+        return f"{_pct(one[col])} ± {_pct(one[fold_std])}"
+    if minus_std is not None:
+        return f"{_pct(one[col])} ({_pct(one[minus_std])})"
+    return _pct(one[col])
+
+
+def main_rows(study: Study, table: pd.DataFrame, labels) -> list[str]:
+    facts, rows = _facts(study), []
+    subset = subset_name(study.spec.subset) if study.spec.subset else None
+    for label in [k for k in labels if k in set(table["front_end"])]:
+        t = table[table["front_end"] == label]
+        by = {p: g.sort_values("seed") for p, g in t.groupby("protocol")}
+        if not {"lfw", "blufr"} <= set(by):
+            continue
+        lfw, blufr = by["lfw"], by["blufr"]
+        first_lfw = lfw.iloc[0]
+        f = facts.get(label, {})
+        rows.append("| " + " | ".join([
+            f"`{label}`",
+            _cell(lfw, "accuracy_mean", fold_std="accuracy_std"),
+            _cell(blufr, "vr@far=0.1%_mean", minus_std="vr@far=0.1%_mean_minus_std"),
+            _cell(blufr, "dir@rank=1,far=1%_mean", minus_std="dir@rank=1,far=1%_mean_minus_std"),
+            _cell(by["celeba"], "accuracy_mean", fold_std="accuracy_std") if "celeba" in by else "—",
+            "—" if pd.isna(first_lfw["psnr"]) else f"{lfw['psnr'].mean():.2f} / {lfw['ssim'].mean():.3f}",
+            _cell(by[subset], "accuracy_mean") if subset in by else "—",
+            f"{f['train_seconds'] / 60:.1f} min, {f['generator_images']:,}" if f else "—",
+            f"`{str(first_lfw['sr_sha256'])[:12]}`" if f else "—",
+        ]) + " |")
+    return rows
+
+
+def _mean(table: pd.DataFrame, label: str, protocol: str, col: str) -> float:
+    t = table[(table["front_end"] == label) & (table["protocol"] == protocol)]
+    return float(t[col].astype(float).mean()) if len(t) else float("nan")
+
+
+def gap_rows(table: pd.DataFrame, labels, metrics) -> list[str]:
+    """Share of the bicubic → HR gap each front-end closes, per metric (means over folds/trials and seeds)."""
+    rows = []
+    for label in [k for k in labels if k in set(table["front_end"]) and k not in ("hr", "bicubic")]:
+        cells = [f"`{label}`"]
+        for proto, col, _ in metrics:
+            lo, hi, x = _mean(table, "bicubic", proto, col), _mean(table, "hr", proto, col), _mean(table, label, proto, col)
+            cells.append(f"{round(100 * (x - lo) / (hi - lo))}%" if hi > lo and x == x else "—")
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def accuracy_rows(table: pd.DataFrame, labels, protocols) -> list[str]:
+    rows = []
+    for label in [k for k in labels if k in set(table["front_end"])]:
+        t = table[table["front_end"] == label]
+        by = {p: g.sort_values("seed") for p, g in t.groupby("protocol")}
+        cells = [f"`{label}`"] + [_cell(by[p], "accuracy_mean", fold_std="accuracy_std") if p in by else "—"
+                                  for p in protocols]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def scorer_line(study: Study, table: pd.DataFrame, scorer: str) -> str:
+    """``arch `file` (sha256 `…`)`` of a scorer, from its rows."""
+    first = table[table["scorer"] == scorer].iloc[0]
+    name = study.resolve(study.spec.scorers[scorer].weights).name
+    return f"{first['recognizer']} `{name}` (sha256 `{first['recognizer_sha256']}`)"
+
+
+def _parse_metrics(metrics) -> list[tuple[str, str, str]]:
+    return [tuple(m.split(":", 2)) for m in (metrics or DEFAULT_GAP_METRICS)]
+
+
+def markdown(study: Study, table: pd.DataFrame) -> str:
+    """``STEM.md``: the study's title, its main scorer named, then each section."""
+    main = table[table["scorer"] == study.main_scorer]
+    first = main.iloc[0]
+    text = (f"# {study.spec.title}\n\n"
+            f"Scored by {scorer_line(study, table, study.main_scorer)}, lrfr {first['lrfr_version']}; made by "
+            f"`lrfr results evaluate {study.name}` (every column of every row, pins included, in "
+            f"`{study.out('.csv').name}`).\n")
+    for sec in study.spec.section:
+        scorer = sec.scorer or study.main_scorer
+        rows_of = table[table["scorer"] == scorer]
+        if not len(rows_of):
+            continue
+        labels = sec.rows or study.labels
+        if sec.kind == "main" and not set(labels) & set(rows_of["front_end"]):
+            continue
+        text += f"\n## {sec.title}\n" if sec.title else ""
+        if sec.text:
+            text += "\n" + sec.text.strip().replace("{scorer}", scorer_line(study, table, scorer)) + "\n"
+        if sec.kind == "main":
+            text += "\n" + MAIN_HEADER + "\n".join(main_rows(study, rows_of, labels)) + "\n"
+        elif sec.kind == "gap":
+            metrics = _parse_metrics(sec.metrics)
+            text += ("\n| front-end | " + " | ".join(name for _, _, name in metrics) + " |\n"
+                     "| --- |" + " --- |" * len(metrics) + "\n" + "\n".join(gap_rows(rows_of, labels, metrics)) + "\n")
+        else:  # accuracy
+            protocols = [p for p in ("lfw", "celeba") if p in set(rows_of["protocol"])]
+            heads = {"lfw": "LFW 10-fold accuracy (%)", "celeba": "held-out CelebA accuracy (%)"}
+            text += ("\n| front-end | " + " | ".join(heads[p] for p in protocols) + " |\n"
+                     "| --- |" + " --- |" * len(protocols) + "\n" + "\n".join(accuracy_rows(rows_of, labels, protocols))
+                     + "\n")
+    return text
+
+
+def page_copy(text: str) -> str:
+    """``STEM.md`` as a page holds it: without its title (the page has its own)."""
+    return text.split("\n", 2)[2]
+
+
+def headline(text: str) -> str:
+    """The page copy's first table only: the scorer's line and the first section's table."""
+    copy = page_copy(text)
+    first_table = copy.index("\n|")
+    end = copy.find("\n\n", first_table + 1)
+    return copy if end < 0 else copy[: end + 1]
+
+
+def markers(study: Study, part: str = "tables") -> tuple[str, str]:
+    """The two lines a page holds a copy between (``part``: "tables" or "headline")."""
+    return (BEGIN.format(stem=study.spec.stem, part=part, study=study.name),
+            END.format(stem=study.spec.stem, part=part))
+
+
+def copy_into_page(study: Study, page_path: str, copy: str, part: str) -> None:
+    """A page's copy of (part of) the tables, between its two markers (so it never goes stale)."""
+    from lrfr.io import atomic_write_text
+
+    page = study.resolve(page_path)
+    begin, end = markers(study, part)
+    body = page.read_text()
+    if begin not in body or end not in body:
+        raise ValueError(f"{page} lacks the markers {begin!r} … {end!r} the tables go between")
+    head, rest = body.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    atomic_write_text(page, f"{head}{begin}\n{copy}{end}{tail}")
+
+
+def write(study: Study) -> str:
+    """``STEM.csv`` and ``STEM.md`` from every recorded row (and the page copy); returns the Markdown."""
+    from lrfr.io import atomic_write_text
+
+    table = recorded_rows(study)
+    atomic_write_text(study.out(".csv"), table.to_csv(index=False))
+    text = markdown(study, table)
+    atomic_write_text(study.out(".md"), text)
+    if study.spec.copy_into:
+        copy_into_page(study, study.spec.copy_into, page_copy(text), "tables")
+    if study.spec.headline_into:
+        copy_into_page(study, study.spec.headline_into, headline(text), "headline")
+    return text
+
+
+__all__ = ["write", "markdown", "page_copy", "headline", "markers", "copy_into_page", "main_rows", "gap_rows", "accuracy_rows",
+           "DEFAULT_GAP_METRICS"]
