@@ -131,8 +131,12 @@ def calibration_scores(data, features, setting: str, trial: int = 1) -> tuple[np
 def calibrate(sr: object = "hr", protocol: str = "lfw", data: str | Path | None = None, recognizer=None,
               weights: str | Path | None = None, scale: int = 8, degrade: str = "bicubic", setting: str = "both_low",
               fars=DEFAULT_FARS, trial: int = 1, confidence: float = 0.95, degrade_seed: int = 0,
-              batch_size: int = 128, device=None, workdir: str | Path | None = None, progress: bool = True) -> Calibration:
-    """Thresholds at ``fars`` from a protocol's held-out pairs (module doc), as a :class:`Calibration`."""
+              batch_size: int = 128, device=None, workdir: str | Path | None = None, progress: bool = True,
+              probe_recognizer=None, probe_weights: str | Path | None = None) -> Calibration:
+    """Thresholds at ``fars`` from a protocol's held-out pairs (module doc), as a :class:`Calibration`.
+
+    ``probe_recognizer``/``probe_weights``: the LR side's recognizer, as in :func:`lrfr.evaluate`; the
+    fingerprint then records both (``probe_recognizer``, ``probe_weights_sha256``)."""
     from lrfr import protocols as protocol_registry
     from lrfr.data.degradations import canonical
     from lrfr.devices import resolve_device
@@ -141,8 +145,7 @@ def calibrate(sr: object = "hr", protocol: str = "lfw", data: str | Path | None 
         cross_resolution_data,
         default_synth_data,
         lrfr_version,
-        recognizer_sha256,
-        resolve_recognizer,
+        resolve_recognizers,
         setting_features,
         sr_sha256,
     )
@@ -157,14 +160,12 @@ def calibrate(sr: object = "hr", protocol: str = "lfw", data: str | Path | None 
     if not fars:
         raise CalibrationError("no target FAR given")
     spec = canonical(degrade)
-    if isinstance(weights, str) and weights.startswith(PACKAGED):
-        weights = resolve_weights(weights)
     if isinstance(sr, str) and sr.startswith(PACKAGED):
         sr = resolve_weights(sr)
     root = Path(data) if data is not None else default_synth_data(Path(workdir) if workdir else None, progress)
     if not root.exists():
         raise FileNotFoundError(f"data root not found: {root}")
-    rec, rec_key = resolve_recognizer(recognizer, weights)
+    recs = resolve_recognizers(recognizer, weights, probe_recognizer, probe_weights)
     proto = protocol_registry.get(protocol)
     if hasattr(proto.config, "progress"):
         proto.config.progress = proto.config.progress and progress
@@ -172,14 +173,14 @@ def calibrate(sr: object = "hr", protocol: str = "lfw", data: str | Path | None 
     n_hr = 0
     if setting == "cross":
         prepared, n_hr = cross_resolution_data(prepared)
-    ex = setting_features(prepared, n_hr, sr, rec, scale=scale, flip=proto.flip, degrade=spec, batch_size=batch_size,
-                          device=resolve_device(device), progress=progress, recognizer_key=rec_key,
-                          degrade_seed=degrade_seed)
+    ex = setting_features(prepared, n_hr, sr, recs, scale=scale, flip=proto.flip, degrade=spec, batch_size=batch_size,
+                          device=resolve_device(device), progress=progress, degrade_seed=degrade_seed)
     genuine, impostor = calibration_scores(prepared, ex.features, setting, trial)
     points = [operating_point(genuine, impostor, far, confidence) for far in fars]
     is_hr = isinstance(sr, str) and sr == HR
-    fp = recognizer_fingerprint(getattr(rec, "arch", type(rec).__name__), recognizer_sha256(recognizer, weights),
-                                proto.flip)
+    names = recs.names(hr_row=is_hr)
+    fp = recognizer_fingerprint(names["recognizer"], names["recognizer_sha256"], proto.flip,
+                                names["probe_recognizer"], names["probe_recognizer_sha256"])
     source = {"protocol": proto.name, "data": str(root), "n_genuine": int(len(genuine)), "n_impostor": int(len(impostor))}
     if hasattr(prepared, "gal_index"):
         source["trial"] = trial

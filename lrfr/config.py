@@ -45,8 +45,23 @@ class Bound:
     le: float | None = None
     lt: float | None = None
     choices: tuple | None = None
+    #: a function that raises ``ValueError`` naming what is wrong with a value (a degradation spec's parser)
+    check: Any = None
 
     def allows(self, value: Any) -> bool:
+        return self.problem(value) is None
+
+    def problem(self, value: Any) -> str | None:
+        """``None`` when ``value`` is allowed, else what is expected (or what the ``check`` said)."""
+        if self.check is not None:
+            try:
+                self.check(value)
+            except ValueError as err:
+                return str(err)
+            return None
+        return None if self._in_range(value) else f"expected {self.describe()}"
+
+    def _in_range(self, value: Any) -> bool:
         if self.choices is not None:
             return value in self.choices
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -71,15 +86,15 @@ class Bound:
 
 def bounded(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING, ge: float | None = None,
             gt: float | None = None, le: float | None = None, lt: float | None = None,
-            choices: tuple | None = None):
+            choices: tuple | None = None, check: Any = None):
     """A dataclass field with its allowed values (:class:`Bound`), checked when a config is read.
 
     ``factory`` instead of ``default`` for lists (``bounded(factory=lambda: [0.9, 0.999], ge=0, lt=1)``).
     """
-    bound = Bound(ge=ge, gt=gt, le=le, lt=lt, choices=tuple(choices) if choices is not None else None)
+    bound = Bound(ge=ge, gt=gt, le=le, lt=lt, choices=tuple(choices) if choices is not None else None, check=check)
     for name, x in (("default", default), ("factory", factory() if factory is not dataclasses.MISSING else [])):
         items = x if isinstance(x, (list, tuple)) else [x]
-        if x is not dataclasses.MISSING and not all(bound.allows(v) for v in items):
+        if check is None and x is not dataclasses.MISSING and not all(bound.allows(v) for v in items):
             raise ValueError(f"bounded: the {name} {x!r} is not {bound.describe()}")
     return dataclasses.field(default=default, default_factory=factory, metadata={"bound": bound})
 
@@ -103,12 +118,12 @@ def _out_of_bounds(f: dataclasses.Field, value: Any, where: str) -> str | None:
     if bound is None or value is None:
         return None
     items = value if isinstance(value, (list, tuple)) else [value]
-    bad = [v for v in items if not bound.allows(v)]
+    bad = [p for p in (bound.problem(v) for v in items) if p is not None]
     if not bad:
         return None
     each = " (each item)" if isinstance(value, (list, tuple)) else ""
-    what = "is not allowed" if bound.choices is not None else "is out of range"
-    return f"{where} = {value!r} {what}: expected {bound.describe()}{each}"
+    what = "is out of range" if bound.choices is None and bound.check is None else "is not allowed"
+    return f"{where} = {value!r} {what}: {bad[0]}{each}"
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

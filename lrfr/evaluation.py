@@ -36,6 +36,7 @@ table.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -155,13 +156,65 @@ def _join(a: Extracted, b: Extracted) -> Extracted:
                      {k: a.seconds.get(k, 0.0) + b.seconds.get(k, 0.0) for k in {**a.seconds, **b.seconds}})
 
 
-def setting_features(data, n_hr: int, sr, recognizer: nn.Module, **extract) -> Extracted:
+@dataclass
+class RecognizerPair:
+    """The recognizer of the HR side (``reference``) and the one of the LR side after the front-end
+    (``probe``; the reference itself unless a probe recognizer is given), each with its cache key and sha256."""
+
+    reference: nn.Module
+    reference_key: str
+    reference_sha256: str
+    probe: nn.Module
+    probe_key: str
+    probe_sha256: str
+
+    @property
+    def asymmetric(self) -> bool:
+        return self.probe is not self.reference
+
+    def names(self, hr_row: bool = False) -> dict[str, str]:
+        """The row columns that name both recognizers (an ``"hr"`` row's probes are the reference's)."""
+        probe, sha = (self.reference, self.reference_sha256) if hr_row else (self.probe, self.probe_sha256)
+        return {"recognizer": getattr(self.reference, "arch", type(self.reference).__name__),
+                "recognizer_sha256": self.reference_sha256,
+                "probe_recognizer": getattr(probe, "arch", type(probe).__name__), "probe_recognizer_sha256": sha}
+
+
+def resolve_recognizers(recognizer, weights, probe_recognizer=None, probe_weights=None) -> RecognizerPair:
+    """Both recognizers of an evaluation (``probe_*`` not given: the reference embeds both sides). A probe
+    recognizer must take the reference's input size, which is the size the front-ends restore."""
+    from lrfr.weights import PACKAGED
+    from lrfr.weights import resolve as resolve_weights
+
+    weights, probe_weights = ((resolve_weights(w) if isinstance(w, str) and w.startswith(PACKAGED) else w)
+                              for w in (weights, probe_weights))
+    ref, ref_key = resolve_recognizer(recognizer, weights)
+    ref_sha = recognizer_sha256(recognizer, weights)
+    if probe_recognizer is None and probe_weights is None:
+        return RecognizerPair(ref, ref_key, ref_sha, ref, ref_key, ref_sha)
+    if not isinstance(probe_recognizer, nn.Module) and probe_weights is None:
+        raise ValueError(f"probe_recognizer {probe_recognizer!r} needs probe_weights=PATH (lrfr downloads nothing at run time)")
+    probe, probe_key = resolve_recognizer(probe_recognizer, probe_weights)
+    want, got = tuple(getattr(ref, "input_size", ())), tuple(getattr(probe, "input_size", ()))
+    if want != got:
+        raise ValueError(f"the probe recognizer ({getattr(probe, 'arch', type(probe).__name__)}) takes "
+                         f"{'×'.join(map(str, got))} faces, but the front-ends output {'×'.join(map(str, want))} "
+                         f"(the recognizer's input size); use a probe recognizer of that input size")
+    return RecognizerPair(ref, ref_key, ref_sha, probe, probe_key, recognizer_sha256(probe_recognizer, probe_weights))
+
+
+def setting_features(data, n_hr: int, sr, recognizers: RecognizerPair, **extract) -> Extracted:
     """Features of ``data.image_paths``: the first ``n_hr`` at HR (the cross setting's gallery /
-    first images, see :func:`cross_resolution_data`), the rest degraded and super-resolved by
-    ``sr``; ``extract``: the keyword arguments of :func:`lrfr.features.extract_features`."""
-    ex = extract_features(data.image_paths[n_hr:], sr, recognizer, **extract)
+    first images, see :func:`cross_resolution_data`) embedded by the reference recognizer, the rest
+    degraded and super-resolved by ``sr`` and embedded by the probe recognizer (the reference for the
+    ``"hr"`` front-end, which degrades nothing); ``extract``: the keyword arguments of
+    :func:`lrfr.features.extract_features`."""
+    r = recognizers
+    low_side = (r.reference, r.reference_key) if isinstance(sr, str) and sr == HR else (r.probe, r.probe_key)
+    ex = extract_features(data.image_paths[n_hr:], sr, low_side[0], recognizer_key=low_side[1], **extract)
     if n_hr:
-        ex = _join(extract_features(data.image_paths[:n_hr], HR, recognizer, **extract), ex)
+        ex = _join(extract_features(data.image_paths[:n_hr], HR, r.reference, recognizer_key=r.reference_key,
+                                    **extract), ex)
     return ex
 
 
@@ -220,6 +273,8 @@ def evaluate(
     on_bad_image: str = "error",
     setting: str = "both_low",
     degrade_seed: int = 0,
+    probe_recognizer: nn.Module | str | None = None,
+    probe_weights: str | Path | None = None,
 ) -> pd.DataFrame:
     """Evaluate one or more SR front-ends on one or more protocols; one row per (SR model, protocol).
 
@@ -238,6 +293,12 @@ def evaluate(
         ``"blur:sigma=1.2,down:bicubic,noise:gauss=0.02,jpeg:q=40"`` (:mod:`lrfr.data.degradations`),
         its random draws seeded per image from ``degrade_seed`` and the image's name.
     setting: ``"both_low"`` (default) or ``"cross"`` (HR gallery / first image, LR probes; module doc).
+    probe_recognizer, probe_weights: a second recognizer for the LR side (an adapted or distilled
+        low-resolution recognizer): images that went LR → SR are embedded by it, HR images by
+        ``recognizer``. In the cross setting the gallery / first images are HR; in ``both_low`` every
+        image is LR → SR, so the probe recognizer embeds both sides (the ``"hr"`` row, which degrades
+        nothing, stays the reference's). It must take the same input size. Rows name both recognizers
+        (``probe_recognizer``, ``probe_recognizer_sha256``); not given, the reference embeds everything.
     on_bad_image: ``"error"`` (default): an image that cannot be read, or is not of the
         recognizer's input size, stops the run naming it. ``"skip"``: such images are left out
         with every pair that uses them, and reported (module doc).
@@ -258,10 +319,7 @@ def evaluate(
     root = Path(data) if data is not None else default_synth_data(workdir, progress)
     if not root.exists():
         raise FileNotFoundError(f"data root not found: {root}")
-    if isinstance(weights, str) and weights.startswith(PACKAGED):
-        weights = resolve_weights(weights)
-    rec, rec_key = resolve_recognizer(recognizer, weights)
-    rec_sha = recognizer_sha256(recognizer, weights)
+    recs = resolve_recognizers(recognizer, weights, probe_recognizer, probe_weights)
     srs = [resolve_weights(s) if isinstance(s, str) and s.startswith(PACKAGED) else s
            for s in _as_list(sr_model)] or ["bicubic"]
     protos = [protocol_registry.get(p) for p in _as_list(protocol)]
@@ -271,8 +329,7 @@ def evaluate(
         if hasattr(proto.config, "progress"):
             proto.config.progress = proto.config.progress and progress
 
-    pinned = {"lrfr_version": lrfr_version(), "recognizer": getattr(rec, "arch", type(rec).__name__),
-              "recognizer_sha256": rec_sha, "degrade": spec, "degrade_seed": int(degrade_seed),
+    pinned = {"lrfr_version": lrfr_version(), **recs.names(), "degrade": spec, "degrade_seed": int(degrade_seed),
               "setting": setting, "scale": scale, "sr_sha256": {}, "protocol_config_sha256": {}}
     rows, results, conventions, headline, skipped, seconds = [], {}, {}, {}, {}, {}
     for proto in protos:
@@ -283,9 +340,9 @@ def evaluate(
         conventions[proto.name] = getattr(prepared, "conventions", None) or getattr(proto, "conventions", {})
         proto_sha = pinned["protocol_config_sha256"][proto.name] = protocol_config_sha256(proto)
         for sr in srs:
-            ex = setting_features(prepared, n_hr, sr, rec, scale=scale, flip=proto.flip, degrade=spec,
+            ex = setting_features(prepared, n_hr, sr, recs, scale=scale, flip=proto.flip, degrade=spec,
                                   batch_size=batch_size, device=device, progress=progress, cache=cache,
-                                  recognizer_key=rec_key, on_bad_image=on_bad_image, degrade_seed=degrade_seed)
+                                  on_bad_image=on_bad_image, degrade_seed=degrade_seed)
             data, feats, q_psnr, q_ssim = prepared, ex.features, ex.psnr, ex.ssim
             removed = {"n_pairs_removed": 0}
             if ex.skipped:  # (an image used at HR and LR in the cross setting is left out of both)
@@ -315,8 +372,7 @@ def evaluate(
                 "scale": 1 if is_hr else scale,
                 "degrade": "none" if is_hr else spec,
                 "degrade_seed": int(degrade_seed),
-                "recognizer": pinned["recognizer"],
-                "recognizer_sha256": rec_sha,
+                **recs.names(hr_row=is_hr),
                 "sr_sha256": sr_sha,
                 "protocol_config_sha256": proto_sha,
                 "lrfr_version": pinned["lrfr_version"],

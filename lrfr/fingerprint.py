@@ -19,7 +19,7 @@ from lrfr.errors import LrfrError
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 #: the keys of a recognizer fingerprint, in the order messages show them
-FINGERPRINT_KEYS = ("recognizer", "weights_sha256", "flip")
+FINGERPRINT_KEYS = ("recognizer", "weights_sha256", "flip", "probe_recognizer", "probe_weights_sha256")
 
 
 class FingerprintMismatchError(LrfrError, ValueError):
@@ -40,14 +40,28 @@ def file_sha256(path: str | Path) -> str:
     return _SHA_CACHE[key]
 
 
-def recognizer_fingerprint(recognizer: str | None, weights_sha256: str, flip: str | None) -> dict[str, str]:
-    """``{"recognizer", "weights_sha256", "flip"}`` (flip ``None`` is written ``"none"``)."""
+def recognizer_fingerprint(recognizer: str | None, weights_sha256: str, flip: str | None,
+                           probe_recognizer: str | None = None, probe_weights_sha256: str | None = None) -> dict[str, str]:
+    """``{"recognizer", "weights_sha256", "flip", "probe_recognizer", "probe_weights_sha256"}`` (flip
+    ``None`` is written ``"none"``; the probe side — the LR faces' recognizer — is the reference's unless given)."""
     return {"recognizer": str(recognizer or "unknown"), "weights_sha256": str(weights_sha256),
-            "flip": "none" if flip in (None, "none") else str(flip)}
+            "flip": "none" if flip in (None, "none") else str(flip),
+            "probe_recognizer": str(probe_recognizer or recognizer or "unknown"),
+            "probe_weights_sha256": str(probe_weights_sha256 or weights_sha256)}
+
+
+def _with_probe(fp: dict) -> dict:
+    """A fingerprint written before probe recognizers (lrfr 0.1) had its probes embedded by its recognizer."""
+    return {**fp, "probe_recognizer": fp.get("probe_recognizer", fp.get("recognizer")),
+            "probe_weights_sha256": fp.get("probe_weights_sha256", fp.get("weights_sha256"))}
 
 
 def describe(fp: dict) -> str:
-    return ", ".join(f"{k}={fp.get(k, '(not recorded)')}" for k in FINGERPRINT_KEYS)
+    """The fingerprint as ``key=value, ...``; the probe side only where it is not the reference's."""
+    fp = _with_probe(fp)
+    same = (fp["probe_recognizer"], fp["probe_weights_sha256"]) == (fp.get("recognizer"), fp.get("weights_sha256"))
+    keys = FINGERPRINT_KEYS[:3] if same else FINGERPRINT_KEYS
+    return ", ".join(f"{k}={fp.get(k, '(not recorded)')}" for k in keys)
 
 
 def check_fingerprint(recorded: dict | None, current: dict, what: str, hint: str = "") -> None:
@@ -56,6 +70,7 @@ def check_fingerprint(recorded: dict | None, current: dict, what: str, hint: str
     without one) passes: there is nothing to compare."""
     if recorded is None:
         return
+    recorded, current = _with_probe(recorded), _with_probe(current)
     diff = [k for k in FINGERPRINT_KEYS if str(recorded.get(k)) != str(current.get(k))]
     if diff:
         raise FingerprintMismatchError(

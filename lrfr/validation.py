@@ -1,6 +1,6 @@
 """Periodic LFW-style validation for training loops.
 
-The trainers in :mod:`lrfr.train` take a plain callable ``validate(model) -> dict``; this module
+The recipes (:mod:`lrfr.recipes`) hand the engine a plain callable ``validate(model) -> dict``; this module
 builds one from a validation set, so the training layer never imports the protocol layer above it.
 The procedure is the LFW standard one (10 folds, SphereFace's convention) on pairs drawn with
 the CelebA protocol's seeded drawer, at HR and, when ``scale`` > 0, on bicubic LR→HR faces too.
@@ -128,6 +128,60 @@ class SRValidator:
         return save_sr_grid(panels, path)
 
 
+class ProbeValidator:
+    """Validation of a low-resolution (probe) recognizer: held-out faces degraded once and brought back to
+    the recognizer's size by a frozen front-end, verified 10-fold (pairs drawn as :class:`PairValidator`).
+
+    Each call reports, for the recognizer under training: ``acc_probe`` (both faces of a pair through the
+    front-end, the both-low setting), ``acc_probe_cross`` (first face at HR embedded by the ``reference``,
+    second through the front-end by the probe recognizer, when their embeddings have one size) and
+    ``acc_probe_hr`` (both at HR). Beside them, computed once: ``acc_hr`` and ``acc_front_end`` (the
+    reference on HR and on front-end faces), the numbers the probe recognizer has to beat.
+    """
+
+    def __init__(self, images: torch.Tensor, names: list[str], labels, reference: torch.nn.Module, front_end, *,
+                 scale: int, degrade_method: str = "bicubic", n_folds: int = 10, pairs_per_fold: int = 50,
+                 seed: int = 1, batch_size: int = 64):
+        from lrfr.data.degradations import degrade_batch
+
+        self.index, self.same, self.folds, used = _pair_index(names, labels, n_folds, pairs_per_fold, seed)
+        self.hr = images[used]
+        lr = degrade_batch(self.hr, scale, degrade_method, key=(seed,))
+        device = next(front_end.parameters(), torch.empty(0)).device
+        with torch.no_grad():
+            self.sr = torch.cat([front_end(lr[i:i + batch_size].to(device)).float().clamp_(0, 1).cpu()
+                                 for i in range(0, len(lr), batch_size)])
+        self.reference, self.batch_size = reference.eval(), batch_size
+        self._baseline: dict[str, float] | None = None
+
+    def _features(self, model, images):
+        device = next(model.parameters()).device
+        return embed(model, images, flip="concat", batch_size=self.batch_size, device=device)
+
+    def _accuracy(self, first: np.ndarray, second: np.ndarray) -> float:
+        res = kfold_accuracy(first[self.index[:, 0]], second[self.index[:, 1]], self.same, self.folds, "sphereface")
+        return float(res.accuracy.mean())
+
+    def baseline(self) -> dict[str, float]:
+        if self._baseline is None:
+            self._hr_reference = self._features(self.reference, self.hr)
+            sr = self._features(self.reference, self.sr)
+            self._baseline = {"acc_hr": self._accuracy(self._hr_reference, self._hr_reference),
+                              "acc_front_end": self._accuracy(sr, sr)}
+        return self._baseline
+
+    def __call__(self, model: torch.nn.Module) -> dict[str, float]:
+        was_training = model.training
+        model.eval()
+        base = self.baseline()
+        sr, hr = self._features(model, self.sr), self._features(model, self.hr)
+        model.train(was_training)
+        out = {"acc_probe": self._accuracy(sr, sr), "acc_probe_hr": self._accuracy(hr, hr)}
+        if sr.shape[1] == self._hr_reference.shape[1]:
+            out["acc_probe_cross"] = self._accuracy(self._hr_reference, sr)
+        return {**out, **base}
+
+
 def _validation_faces(val, input_size: tuple[int, int], progress: bool):
     from lrfr.data.folders import load_images
 
@@ -163,3 +217,13 @@ def sr_validator_for(val, hr_size: tuple[int, int], scale: int, degrade_method: 
     return SRValidator(images, names, labels, recognizer, scale=scale, degrade_method=degrade_method,
                        n_folds=val.n_folds, pairs_per_fold=val.pairs_per_fold, seed=val.seed,
                        grid_images=val.grid_images)
+
+
+def probe_validator_for(val, hr_size: tuple[int, int], scale: int, degrade_method: str, reference: torch.nn.Module,
+                        front_end, progress: bool = True) -> ProbeValidator | None:
+    """The :class:`ProbeValidator` a distillation recipe's ``[val]`` section asks for (``None`` for ``source = "none"``)."""
+    if val.source == "none":
+        return None
+    images, names, labels = _validation_faces(val, hr_size, progress)
+    return ProbeValidator(images, names, labels, reference, front_end, scale=scale, degrade_method=degrade_method,
+                          n_folds=val.n_folds, pairs_per_fold=val.pairs_per_fold, seed=val.seed)

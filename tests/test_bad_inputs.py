@@ -346,6 +346,8 @@ CASES = [
      [r"optim\.lr_decay = 1\.5 is out of range: expected in \(0, 1\]"]),
     ("pipeline-cface-stage-negative", lambda c: _pipeline(c, 'kind = "cface"\n', "--set", "stage4.recognizer_momentum=1"),
      [r"stage4\.recognizer_momentum = 1\.0 is out of range: expected in \[0, 1\)"]),
+    ("pipeline-bad-degradation-spec", lambda c: _pipeline(c, _TINY_SR, "--set", "data.degrade=blur:sigma=2~1,down:bicubic"),
+     [r"data\.degrade = 'blur:sigma=2~1,down:bicubic' is not allowed: .*a range is written lo~hi with lo <= hi"]),
     ("pipeline-several-bounds-at-once", lambda c: _pipeline(c, _TINY_SR, "--set", "optim.batch_size=0", "--set", "run.log_every=0"),
      [r"optim\.batch_size = 0 is out of range", r"run\.log_every = 0 is out of range: expected >= 1"]),
     ("pipeline-precision-unknown", lambda c: _pipeline(c, _TINY_SR + '[run]\nprecision = "fp8"\n'),

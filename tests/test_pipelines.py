@@ -27,3 +27,5 @@ def test_real_data_recipes_never_train_on_lfw_or_held_out_faces(path):
     data = load_toml(path)["data"]
     # the training half that `lrfr results split results/real-8x.toml` lays out from results/celeba_split.txt
     assert data["source"] == "folder" and data["root"] == "runs/celeba-split/train"
+    for extra in data.get("also", []):  # more training faces (distillation): never LFW or the held-out half
+        assert "lfw" not in extra.lower() and "heldout" not in extra and "faces-extra" in extra

@@ -68,6 +68,7 @@ RECIPES = [
     ("recognizer", recognizer_pipeline),
     ("srgan", srgan_pipeline),
     ("prior_attention_gan", lambda root, out: {**srgan_pipeline(root, out), "name": "tiny-prior-attention", "model": {"arch": "prior_attention", "scale": 8, "kwargs": {"channels": 4, "blocks": 1, "prior_channels": 4, "prior_blocks": 0, "hourglass_depth": 1}}, "loss": {"pixel": "mse", "coarse_weight": 1.0, "prior_weight": 1.0, "parsing": "landmarks", "adversarial_weight": 0.01}}),
+    ("distill", lambda root, out: {"kind": "distill", "name": "tiny-distill", "data": {"source": "folder", "root": str(root), "scales": [8, 4]}, "val": {"source": "none"}, "loss": {"softmax_weight": 0.1, "hr_fraction": 0.25}, "optim": {"batch_size": 4, "iterations": 6, "milestones": [4]}, "run": {"out": str(out), "checkpoint_every": 2, "log_every": 1, "seed": 3}}),
     ("pfsr", lambda root, out: {**srgan_pipeline(root, out), "kind": "pfsr", "name": "tiny-pfsr", "model": {"arch": "pfsr", "scale": 8, "kwargs": {"channels": [4, 4, 4, 4]}}, "discriminator": {"arch": "pfsr", "kwargs": {"channels": [4, 4, 4, 4], "dense": 8}}, "loss": {"perceptual_weights": [0.0, 0.0, 0.0]}, "progressive": {"step_iterations": [2, 2, 2]}, "optim": {"batch_size": 4, "iterations": 6, "lr": 1e-3, "ema_decay": 0.9}}),  # stopped at 3, resumed across the step-3 boundary at 4
 ]
 

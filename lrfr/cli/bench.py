@@ -1,13 +1,13 @@
 """``lrfr bench``: speed and memory figures, written as JSON (targets live here, never in tests)."""
 from __future__ import annotations
 
-BENCHES = ["protocols", "recognition", "index", "synth", "sr", "cface", "evaluate"]
+BENCHES = ["protocols", "recognition", "index", "synth", "sr", "cface", "distill", "evaluate"]
 #: the benches that time more than one device (``--device`` chooses)
-DEVICE_BENCHES = {"protocols", "recognition", "sr", "cface", "evaluate"}
+DEVICE_BENCHES = {"protocols", "recognition", "sr", "cface", "distill", "evaluate"}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("bench", help="benchmarks → JSON (protocols, recognition, index, synth, sr, cface, evaluate; all: every one + report.json, summary.md)")
+    p = sub.add_parser("bench", help="benchmarks → JSON (protocols, recognition, index, synth, sr, cface, distill, evaluate; all: every one + report.json, summary.md)")
     p.add_argument("names", nargs="+", choices=BENCHES + ["all"], help="which benchmark(s)")
     p.add_argument("--out", default="runs/bench", help="folder for NAME.json (default runs/bench)")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not the stated figures")

@@ -19,6 +19,8 @@ def register(sub) -> None:
     p.add_argument("--trial", type=int, default=1, help="BLUFR trial to calibrate on (1-based; default 1)")
     p.add_argument("--recognizer", default=None, help="recognizer architecture (e.g. mobilefacenet)")
     p.add_argument("--weights", default=None, help="recognizer weight file (default: the packaged SynthFaces sphere20a)")
+    p.add_argument("--probe-recognizer", default=None, help="the LR side's recognizer (see lrfr evaluate --probe-recognizer)")
+    p.add_argument("--probe-weights", default=None, help="the probe recognizer's weight file")
     p.add_argument("--sr", default="hr", help="SR front-end the probes go through: hr (default: HR pairs), bicubic, "
                                              "or a model file (packaged:srresnet_synth.pt)")
     p.add_argument("--scale", type=int, default=8, help="degradation factor with --sr (default 8)")
@@ -45,7 +47,8 @@ def run(args) -> int:
     cal = calibrate(args.sr, protocol=args.protocol, data=args.data, recognizer=args.recognizer, weights=args.weights,
                     scale=args.scale, degrade=args.degrade, setting=args.setting, fars=args.far, trial=args.trial,
                     confidence=args.confidence, degrade_seed=args.degrade_seed, batch_size=args.batch_size,
-                    device=args.device, workdir=args.workdir, progress=not args.quiet)
+                    device=args.device, workdir=args.workdir, progress=not args.quiet,
+                    probe_recognizer=args.probe_recognizer, probe_weights=args.probe_weights)
     table = cal.table()[["far", "threshold", "threshold_ci", "achieved_far", "far_ci", "tar", "n_false_accepts",
                          "n_impostor"]]
     with pd.option_context("display.width", 200, "display.float_format", "{:.5g}".format):

@@ -13,6 +13,10 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, help="data root (default: the held-out SynthFaces test set)")
     p.add_argument("--recognizer", default=None, help="recognizer architecture (e.g. mobilefacenet, sphere20a)")
     p.add_argument("--weights", default=None, help="recognizer weight file (default: the packaged SynthFaces sphere20a)")
+    p.add_argument("--probe-recognizer", default=None,
+                   help="a second recognizer for the faces that went LR → SR (e.g. a distilled low-resolution "
+                        "student); HR faces stay with --recognizer (default: --recognizer embeds everything)")
+    p.add_argument("--probe-weights", default=None, help="the probe recognizer's weight file")
     p.add_argument("--scale", type=int, default=8, help="degradation factor (default 8: 112×96 → 14×12)")
     p.add_argument("--degrade", default="bicubic",
                    help="HR → LR chain: bicubic (default), bilinear_steps, or a degradation spec such as "
@@ -42,7 +46,8 @@ def run(args) -> int:
         args.sr, protocol=args.protocol, recognizer=args.recognizer, weights=args.weights, data=args.data,
         scale=args.scale, batch_size=args.batch_size, device=args.device, degrade=args.degrade,
         workdir=args.workdir, progress=not args.quiet, on_bad_image=args.on_bad_image,
-        setting=args.setting, degrade_seed=args.degrade_seed,
+        setting=args.setting, degrade_seed=args.degrade_seed, probe_recognizer=args.probe_recognizer,
+        probe_weights=args.probe_weights,
     )
     out = Path(args.out)
     print(format_table(table))

@@ -15,7 +15,8 @@ Steps
     drawn with bilinear weights and normalized to sum 1, reflect padding.
 ``down:KERNEL`` (optionally ``,x=F``)
     Down-scaling by :func:`lrfr.data.degrade.downsample` with ``method=KERNEL`` (``bicubic`` with
-    antialias, ``bilinear``, ``bilinear_steps``, ``area``, ``nearest``). The factors of all ``down``
+    antialias, ``bicubic_noaa`` without — OpenCV's ``INTER_CUBIC``, Lai et al. 2019's —, ``bilinear``,
+    ``bilinear_steps``, ``area``, ``nearest``). The factors of all ``down``
     steps multiply to the evaluation's ``scale``: at most one ``down`` step may leave ``x`` out and
     takes what remains. Every spec has at least one ``down`` step.
 ``noise:gauss=S`` / ``noise:poisson=P``

@@ -33,6 +33,10 @@ Provenance
 * PFSR (papers/002, Sec. 4): 128×128 targets are "bilinearly downsampled" to 64, 32 and 16 pixels.
   Reading that as successive bilinear halvings (``method="bilinear_steps"``) is our
   reconstruction; it makes every step's target the 2×2 mean of the next-larger one.
+* Lai et al. (ICIP 2019, "Low-resolution face recognition based on identity-preserved face
+  hallucination") downsample LFW with OpenCV's ``INTER_CUBIC`` and no antialias: ``method="bicubic_noaa"``
+  (spec ``down:bicubic_noaa``), which ``tests/test_degrade.py`` checks against a hand-computed cubic
+  convolution.
 * ``align_corners=False``, clamping and the optional 8-bit quantization are our choices.
 
 Why ``quantize``: LR test sets are usually stored as 8-bit image files, so a model evaluated on
@@ -47,7 +51,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-DOWN_METHODS = ("bicubic", "bilinear", "bilinear_steps", "area", "nearest")
+DOWN_METHODS = ("bicubic", "bicubic_noaa", "bilinear", "bilinear_steps", "area", "nearest")
 UP_METHODS = ("bicubic", "bilinear", "nearest")
 
 
@@ -85,9 +89,11 @@ def downsample(
     """HR ``(N, 3, H, W)`` / ``(3, H, W)`` in [0, 1] → LR ``(…, H/scale, W/scale)``, clamped to [0, 1].
 
     ``scale``: an integer ≥ 1 dividing both H and W (2, 4, 8 in the papers; 112×96 → 14×12 at 8×).
-    ``method``: ``"bicubic"`` (default; C-Face), ``"bilinear_steps"`` (repeated 2× bilinear
-    halving, PFSR; scale must be a power of 2), or plain ``"bilinear"``/``"area"``/``"nearest"``.
-    ``antialias`` applies to ``bicubic``/``bilinear`` (ignored by the others).
+    ``method``: ``"bicubic"`` (default; C-Face), ``"bicubic_noaa"`` (cubic convolution, a = −0.75,
+    sampled at the LR pixel centres with no antialiasing filter: OpenCV's ``INTER_CUBIC`` resize, the
+    degradation of Lai et al. 2019), ``"bilinear_steps"`` (repeated 2× bilinear halving, PFSR; scale must
+    be a power of 2), or plain ``"bilinear"``/``"area"``/``"nearest"``. ``antialias`` applies to
+    ``bicubic``/``bilinear`` (ignored by the others; ``bicubic_noaa`` never antialiases).
     ``quantize``: round to 8-bit levels (see the module docstring).
     """
     x, single = _as_batch(hr, "hr")
@@ -112,6 +118,8 @@ def downsample(
             y = F.interpolate(y, size=(y.shape[-2] // 2, y.shape[-1] // 2), mode="bilinear", align_corners=False, antialias=False)
     elif method in ("bicubic", "bilinear"):
         y = F.interpolate(x, size=size, mode=method, align_corners=False, antialias=antialias)
+    elif method == "bicubic_noaa":  # torch's bicubic is OpenCV's kernel (a = -0.75) and pixel-centre sampling
+        y = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=False)
     else:
         y = F.interpolate(x, size=size, mode=method)
     y = y.clamp(0.0, 1.0)

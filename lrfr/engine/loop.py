@@ -27,6 +27,7 @@ a resume needs, and what to export at the end. :func:`train` does the rest, once
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -38,7 +39,7 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 from torch import nn
 
-from lrfr.config import check_bounds
+from lrfr.config import check_bounds, dump_toml
 from lrfr.errors import LrfrError
 from lrfr.io import atomic_write_text
 from lrfr.engine import distributed
@@ -123,6 +124,18 @@ class Recipe:
     added_keys: Mapping[str, Any] = {}
     #: set by :func:`train` from the loop settings; recipes go through :meth:`backward` and :meth:`step`
     precision: Precision = Precision("fp32")
+
+    def use_config(self, cfg) -> torch.device:
+        """Take a recipe config: ``self.cfg``, its ``[run] threads`` and device, and the config text its
+        checkpoints are bound to; returns the device."""
+        from lrfr.devices import resolve_device
+
+        if cfg.run.threads:
+            torch.set_num_threads(cfg.run.threads)
+        self.cfg = cfg
+        self.device = resolve_device(cfg.run.device)
+        self.config_text = dump_toml(dataclasses.asdict(cfg))
+        return self.device
 
     def backward(self, loss: torch.Tensor) -> None:
         """``loss.backward()`` (scaled under fp16)."""

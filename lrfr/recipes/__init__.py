@@ -8,6 +8,7 @@ sr             :mod:`lrfr.recipes.sr`                      SRResNet, SRGAN, GAFH
 pfsr           :mod:`lrfr.recipes.pfsr`                    PFSR's progressive generator (papers/002)
 landmarks      :mod:`lrfr.recipes.landmarks`               PFSR's landmark-heatmap network
 cface          :mod:`lrfr.recipes.cface`                   C-Face's Algorithm 1 (papers/004)
+distill        :mod:`lrfr.recipes.distill`                 a low-resolution student recognizer (lrfr's)
 =============  ==========================================  ===========================================
 
 Each package holds ``config.py`` (its pipeline dataclass: the shared sections of
@@ -102,6 +103,8 @@ def run_pipeline(path: str | Path, overrides: list[str] = (), *, resume: bool = 
 # when it runs).
 from lrfr.recipes.cface.config import CFacePipeline  # noqa: E402
 from lrfr.recipes.cface.run import run_cface  # noqa: E402
+from lrfr.recipes.distill.config import DistillPipeline  # noqa: E402
+from lrfr.recipes.distill.run import run_distill  # noqa: E402
 from lrfr.recipes.landmarks.config import LandmarksPipeline  # noqa: E402
 from lrfr.recipes.landmarks.run import run_landmarks  # noqa: E402
 from lrfr.recipes.pfsr.config import PFSRPipeline  # noqa: E402
@@ -118,3 +121,5 @@ register_recipe("cface", CFacePipeline, "C-Face: compare-face loss, four-stage t
 register_recipe("pfsr", PFSRPipeline,
                 "PFSR: progressive 8x generator, attention and heatmap losses (papers/002)")(run_pfsr)
 register_recipe("landmarks", LandmarksPipeline, "PFSR's 5-landmark heatmap network (papers/002 §3.3)")(run_landmarks)
+register_recipe("distill", DistillPipeline,
+                "low-resolution embedding distillation: a student recognizer for front-end faces")(run_distill)

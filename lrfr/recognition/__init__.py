@@ -68,6 +68,19 @@ def build(name: str, **kwargs: Any) -> Recognizer:
     return RECOGNIZER_REGISTRY.build(name, **kwargs)
 
 
+def frozen_recognizer(weights: str | Path, device: str | torch.device | None = None, arch: str | None = None,
+                      default: str = "sphere20a_synth.pt") -> Recognizer:
+    """A recognizer to score or teach with, frozen (no gradients, eval mode): ``weights`` a file,
+    ``"packaged:NAME"``, or "" for the packaged ``default``. ``arch`` names the architecture of a weight
+    file that does not record it (else it is read or inferred)."""
+    from lrfr.weights import resolve
+
+    model = load(arch or None, weights=resolve(weights, default), device=device)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()
+
+
 def names() -> list[str]:
     return RECOGNIZER_REGISTRY.names()
 
@@ -152,6 +165,6 @@ def load(name: str | None = None, weights: str | Path | None = None,
 
 
 __all__ = [
-    "RECOGNIZER_REGISTRY", "Recognizer", "build", "load", "infer_arch", "names", "embed", "save_recognizer",
+    "RECOGNIZER_REGISTRY", "Recognizer", "build", "load", "frozen_recognizer", "infer_arch", "names", "embed", "save_recognizer",
     "read_weights", "WeightsError", "AngleLinear", "AngleSoftmaxLoss",
 ]

@@ -1,7 +1,7 @@
 """Copy finished runs' model files and histories beside a study, with what training each took.
 
 ``lrfr results export STUDY.toml`` copies, for every front-end entry with a ``run``: its ``run_file`` to
-``model``, the run's ``history.csv`` (C-Face: each stage's, with a ``stage`` column) to
+``model`` (to ``probe`` for a row whose run made its probe recognizer), the run's ``history.csv`` (C-Face: each stage's, with a ``stage`` column) to
 ``HISTORIES/LABEL[_sSEED].csv``, and the training facts (steps, images seen, seconds, sha256) to
 ``WEIGHTS/training.json`` — run folders do not outlive a session; these files are committed.
 """
@@ -74,7 +74,8 @@ def export(study: Study, only: list[str] | None = None) -> dict:
     for fe in study.spec.front_end:
         if not fe.run or (only and fe.label not in only):
             continue
-        run, target = study.resolve(fe.run), study.resolve(fe.model)
+        run = study.resolve(fe.run)
+        target = study.resolve(fe.probe or fe.model)  # a student row's run makes its probe recognizer
         source = run / fe.run_file
         if not source.is_file():
             print(f"{fe.label} (seed {fe.seed}): {source} not there (run its pipeline first); skipped")

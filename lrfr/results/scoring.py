@@ -52,6 +52,9 @@ def score_one(study: Study, fe, scorer: str, protocols: list[str], data: Path, p
     model = study.model(fe)
     table = evaluate([str(model)], protocol=protocols, data=data, recognizer=spec.arch or None,
                           weights=study.resolve(spec.weights) if spec.weights else None, scale=study.spec.scale,
+                          setting=study.spec.setting, degrade=study.spec.degrade,
+                          probe_recognizer=fe.probe_arch or None,
+                          probe_weights=study.resolve(fe.probe) if fe.probe else None,
                           workdir=study.resolve(study.spec.work) / "workdir", progress=progress)
     table.insert(0, "front_end", fe.label)
     table.insert(1, "seed", fe.seed)
@@ -60,8 +63,9 @@ def score_one(study: Study, fe, scorer: str, protocols: list[str], data: Path, p
 
 
 def is_file_model(study: Study, fe) -> bool:
-    """Whether a front-end is a model file (pinned by a subset check), not a name or a packaged file."""
-    return isinstance(study.model(fe), Path)
+    """Whether a row rests on a file of the study (a generator, or a probe recognizer), pinned by a subset
+    check — not a name or a packaged file alone."""
+    return isinstance(study.model(fe), Path) or bool(fe.probe)
 
 
 def evaluate(study: Study, scorer: str | None = None, only: list[str] | None = None, redo: bool = False,

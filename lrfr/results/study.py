@@ -7,6 +7,8 @@ repository that holds the study). Every key::
 
     title = "Real faces at 8×"         # the table's heading
     scale = 8                           # the degradation factor of every row
+    setting = "both_low"                # or "cross" (first image of each pair / gallery at HR)
+    degrade = "bicubic"                 # the HR → LR chain: a name or a spec (lrfr.data.degradations)
     stem = "real-8x"                    # → STEM.csv, STEM.md, STEM.png beside the study
     weights = "weights"                 # where `export` copies model files (and training.json)
     histories = "histories"             # where `export` copies training histories
@@ -42,6 +44,7 @@ repository that holds the study). Every key::
     run = "../runs/srgan_celeba"        # optional: the run folder `export` copies from ...
     run_file = "generator.pt"           # ... this file of it ...
     stages = ["stage1"]                 # ... counting these C-Face stages only (default: all)
+    probe = "weights/student.pt"        # optional: the LR side's recognizer (lrfr evaluate --probe-weights)
 
     [[section]]                         # the tables of STEM.md, in order
     title = ""                          # a "## " heading ("" = none)
@@ -58,6 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lrfr.config import ConfigError, bounded, from_dict, load_toml
+from lrfr.recipes.sr.config import degradation_spec
 
 
 @dataclass
@@ -93,6 +97,10 @@ class FrontEndSpec:
     run: str = ""
     run_file: str = ""
     stages: list[str] = field(default_factory=list)
+    #: optional: a recognizer file for the faces that went LR → SR (``lrfr.evaluate``'s ``probe_weights``:
+    #: a distilled student, C-Face's fine-tuned CNN^R); the scorer embeds the HR side
+    probe: str = ""
+    probe_arch: str = ""
 
 
 #: the kinds of table a section shows (lrfr.results.tables)
@@ -118,6 +126,9 @@ class SectionSpec:
 class StudySpec:
     title: str = ""
     scale: int = bounded(8, ge=1)
+    #: the evaluation setting and degradation of every row (``lrfr.evaluate``'s)
+    setting: str = bounded("both_low", choices=("both_low", "cross"))
+    degrade: str = bounded("bicubic", check=degradation_spec)
     stem: str = "results"
     weights: str = "weights"
     histories: str = "histories"

@@ -72,9 +72,15 @@ def main_rows(study: Study, table: pd.DataFrame, labels) -> list[str]:
             "—" if pd.isna(first_lfw["psnr"]) else f"{lfw['psnr'].mean():.2f} / {lfw['ssim'].mean():.3f}",
             _cell(by[subset], "accuracy_mean") if subset in by else "—",
             f"{f['train_seconds'] / 60:.1f} min, {f['generator_images']:,}" if f else "—",
-            f"`{str(first_lfw['sr_sha256'])[:12]}`" if f else "—",
+            f"`{str(_pinned_sha(first_lfw))[:12]}`" if f else "—",
         ]) + " |")
     return rows
+
+
+def _pinned_sha(row) -> str:
+    """The file a row rests on: its probe recognizer's when it has one of its own, else its generator's."""
+    probe = row.get("probe_recognizer_sha256")
+    return probe if isinstance(probe, str) and probe != row["recognizer_sha256"] else row["sr_sha256"]
 
 
 def _mean(table: pd.DataFrame, label: str, protocol: str, col: str) -> float:

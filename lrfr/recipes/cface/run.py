@@ -29,7 +29,7 @@ def run_cface(cfg, *, resume: bool = True, progress: bool = True, allow_changed:
     from lrfr.recipes.cface.report import markdown_table, plot_stage_losses
     from lrfr.engine.figures import plot_history
     from lrfr.engine.loop import is_main_process
-    from lrfr.recipes.sr.recipe import frozen_recognizer
+    from lrfr.recognition import frozen_recognizer
     from lrfr.validation import sr_validator_for
 
     device = resolve_device(cfg.run.device)

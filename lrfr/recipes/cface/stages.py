@@ -7,7 +7,7 @@
   objective. In stage 1 CNN^R is frozen and the HR-side features come from a cache computed once;
   in stage 4 they are recomputed every step, and CNN^R then takes one L_FR step
   (:class:`RecognizerUpdate`, eq. 3) after N^SR and N^D took theirs.
-* :func:`super_resolve_all` — stage 2: every training LR face through the stage-1 N^SR → D^SR
+* :func:`super_resolve_all` (:mod:`lrfr.engine.frozen`) — stage 2: every training LR face through the stage-1 N^SR → D^SR
   (uint8 in RAM, as saved images would be).
 * :class:`FaceUnion` — stage 3's training set D^HR ∪ D^SR (or D^SR alone for v2-1 / v2-2), which
   the recognizer recipe (:class:`~lrfr.recipes.recognizer.recipe.RecognizerRecipe`) fine-tunes CNN^R on.
@@ -30,6 +30,7 @@ from lrfr.engine.optim import build_optimizer, build_step_schedule, set_learning
 from lrfr.recipes.cface.config import ADDED_KEYS
 from lrfr.recipes.sr.config import SRPipeline
 from lrfr.recipes.sr.recipe import SRRecipe
+from lrfr.engine.frozen import super_resolve_all
 from lrfr.recipes.cface.triplets import HRFeatureCache, TripletSampler
 
 __all__ = ["CFaceGANRecipe", "RecognizerUpdate", "FaceUnion", "super_resolve_all"]
@@ -207,26 +208,3 @@ class FaceUnion(torch.utils.data.Dataset):
         from_sr = ~from_hr
         out[from_sr] = self.sr[indices[from_sr] - self.n_hr].float().div_(255)
         return out, self.labels[indices]
-
-
-@torch.no_grad()
-def super_resolve_all(generator: nn.Module, data, *, scale: int, degrade: str, batch_size: int = 64,
-                      workers: int = 2, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stage 2: (D^SR as uint8 ``(N, 3, H, W)``, labels) — every training face degraded and super-resolved."""
-    from tqdm.auto import tqdm
-
-    from lrfr.data.degradations import degrade_batch
-
-    device = next(generator.parameters()).device
-    was_training = generator.training
-    generator.eval()
-    images, labels = [], []
-    for s in tqdm(range(0, len(data), batch_size), desc="stage 2: super-resolving the training set",
-                  disable=not progress, leave=False):
-        hr, lab = take(data, torch.arange(s, min(s + batch_size, len(data))), workers)
-        # a degradation spec's random draws are seeded by the image's index in the training set
-        sr = generator(degrade_batch(hr, scale, degrade, key=(0,), first_row=s).to(device)).clamp_(0, 1)
-        images.append(sr.mul_(255).round_().to(torch.uint8).cpu())
-        labels.append(torch.as_tensor(lab, dtype=torch.long))
-    generator.train(was_training)
-    return torch.cat(images), torch.cat(labels)

@@ -8,9 +8,9 @@ identity, are Table 6's ablation), and which triplets are mirrored (horizontal f
 whole triplet at once). The LR input is degraded from HR_o by the recipe. Because every draw is a
 pure function of ``(seed, step)``, a resumed run draws exactly the triplets an uninterrupted one would.
 
-:class:`HRFeatureCache` holds CNN^R's identity features of every HR training image — and of its
-mirror image when flips are drawn — computed once: while CNN^R is frozen (stage 1) the features of
-HR_o and HR_c never change, so a step only runs CNN^R on its SR output.
+:class:`HRFeatureCache` (:class:`lrfr.engine.frozen.FrozenFeatures`) holds CNN^R's identity features of
+every HR training image — and of its mirror image when flips are drawn — computed once: while CNN^R is
+frozen (stage 1) the features of HR_o and HR_c never change, so a step only runs CNN^R on its SR output.
 
 lrfr's choices (the paper is silent): the compare face is mirrored with its input; images the
 miner marks unusable (single-image identities under ``singleton="exclude"``) are never inputs;
@@ -24,9 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lrfr.engine.batches import EpochBatches, flip_mask, step_generator, take
+from lrfr.engine.batches import EpochBatches, flip_mask, step_generator
+from lrfr.engine.frozen import FrozenFeatures
 
 __all__ = ["Triplets", "TripletSampler", "HRFeatureCache", "COMPARE_STREAM"]
+
+#: CNN^R's features of every HR training face, computed once (the engine's cache of a frozen network)
+HRFeatureCache = FrozenFeatures
 
 #: the step_generator stream the compare faces are drawn from
 COMPARE_STREAM = 2
@@ -73,45 +77,3 @@ class TripletSampler:
         else:
             flip = torch.zeros(len(index), dtype=torch.bool)
         return Triplets(index=index, compare=compare.to(torch.int64), flip=flip)
-
-
-class HRFeatureCache:
-    """CNN^R's features of every HR training image (row i = image i) and, with flips, of its mirror image."""
-
-    def __init__(self, plain: torch.Tensor, mirrored: torch.Tensor | None = None):
-        if mirrored is not None and mirrored.shape != plain.shape:
-            raise ValueError(f"mirrored features {tuple(mirrored.shape)} do not match {tuple(plain.shape)}")
-        self.plain, self.mirrored = plain, mirrored
-
-    def __len__(self) -> int:
-        return len(self.plain)
-
-    @classmethod
-    @torch.no_grad()
-    def compute(cls, recognizer, data, *, hflip: bool, batch_size: int = 64, device=None, workers: int = 2,
-                progress: bool = True) -> "HRFeatureCache":
-        """Embed the whole training set once (eval mode, ``forward_trusted``); features are kept on the CPU."""
-        from tqdm.auto import tqdm
-
-        was_training = recognizer.training
-        recognizer.eval()
-        device = device if device is not None else next(recognizer.parameters()).device
-        plain, mirrored = [], []
-        starts = range(0, len(data), batch_size)
-        for s in tqdm(starts, desc="CNN^R features of the HR training set", disable=not progress, leave=False):
-            images, _ = take(data, torch.arange(s, min(s + batch_size, len(data))), workers)
-            images = images.to(device)
-            plain.append(recognizer.forward_trusted(images).float().cpu())
-            if hflip:
-                mirrored.append(recognizer.forward_trusted(images.flip(-1)).float().cpu())
-        recognizer.train(was_training)
-        return cls(torch.cat(plain), torch.cat(mirrored) if hflip else None)
-
-    def lookup(self, indices: torch.Tensor, flip: torch.Tensor | None = None) -> torch.Tensor:
-        """Features of images ``indices``, the mirrored image's where ``flip`` is set."""
-        out = self.plain[indices]
-        if flip is not None and bool(flip.any()):
-            if self.mirrored is None:
-                raise ValueError("this cache holds no features of mirrored images (computed with hflip=False)")
-            out = torch.where(flip[:, None], self.mirrored[indices], out)
-        return out

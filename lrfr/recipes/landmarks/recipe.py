@@ -11,15 +11,13 @@ at every trained resolution, from :func:`lrfr.priors.landmarks.heatmap_points`.
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from lrfr.config import ConfigError, dump_toml
-from lrfr.devices import resolve_device
+from lrfr.config import ConfigError
 from lrfr.priors.landmarks import HeatmapNet, flip_points, heatmap_points, nme, render_heatmaps, scale_points
 from lrfr.engine.batches import EpochBatches, apply_flip, flip_mask, step_generator
 from lrfr.engine.loop import Recipe, Validator, settings_for, train
@@ -143,11 +141,7 @@ def check_config(cfg: LandmarksPipeline) -> None:
 class LandmarkRecipe(Recipe):
     def __init__(self, cfg: LandmarksPipeline, progress: bool = True, *, data: LandmarkFaces | None = None):
         check_config(cfg)
-        if cfg.run.threads:
-            torch.set_num_threads(cfg.run.threads)
-        self.cfg = cfg
-        self.device = resolve_device(cfg.run.device)
-        self.config_text = dump_toml(dataclasses.asdict(cfg))
+        self.use_config(cfg)
         d = cfg.data
         self.data = data if data is not None else landmark_faces(d, tuple(d.hr_size), progress, "training faces")
         self.batches = EpochBatches(len(self.data), cfg.optim.batch_size, cfg.run.seed)

@@ -7,14 +7,11 @@ stopped at step s and resumed reaches bit-identical weights to an uninterrupted 
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from lrfr.config import dump_toml
-from lrfr.devices import resolve_device
 from lrfr.engine.batches import EpochBatches, draw_batch
 from lrfr.engine.training_set import build_training_set
 from lrfr.engine.optim import build_optimizer, build_step_schedule, set_learning_rate
@@ -42,10 +39,6 @@ def _build(cfg: RecognizerPipeline, n_classes: int, device: torch.device, model=
     return model, head, opt, sched
 
 
-def _config_text(cfg: RecognizerPipeline) -> str:
-    return dump_toml(dataclasses.asdict(cfg))
-
-
 class RecognizerRecipe(Recipe):
     """A-Softmax training of a recognizer: SGD (or Adam) over identity-labelled faces.
 
@@ -54,10 +47,7 @@ class RecognizerRecipe(Recipe):
     """
 
     def __init__(self, cfg: RecognizerPipeline, progress: bool = True, *, data=None, model=None):
-        if cfg.run.threads:
-            torch.set_num_threads(cfg.run.threads)
-        self.cfg = cfg
-        self.device = resolve_device(cfg.run.device)
+        self.use_config(cfg)
         self.data = data if data is not None else build_training_set(cfg.data, tuple(cfg.model.input_size),
                                                                       progress=progress)
         d = self.data
@@ -65,7 +55,6 @@ class RecognizerRecipe(Recipe):
         torch.manual_seed(cfg.run.seed)  # the initial weights follow the seed too
         self.model, self.head, self.opt, self.sched = _build(cfg, n_classes, self.device, model)
         self.batches = EpochBatches(len(d), cfg.optim.batch_size, cfg.run.seed)
-        self.config_text = _config_text(cfg)
 
     def parts(self):
         return {"model": self.model, "head": self.head, "optimizer": self.opt, "scheduler": self.sched}

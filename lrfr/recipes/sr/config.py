@@ -31,6 +31,13 @@ GAN_LOSSES = ("vanilla", "ragan", "wgan")
 EXTRACTORS = ("recognizer", "vgg19")
 
 
+def degradation_spec(text: str) -> None:
+    """Raise ``ValueError`` naming what is wrong with a degradation spec (checked when a pipeline is read)."""
+    from lrfr.data.degradations import parse_degradation
+
+    parse_degradation(text)
+
+
 @dataclass
 class GeneratorConfig:
     arch: str = "srresnet"
@@ -76,7 +83,8 @@ class SRLossConfig:
 @dataclass
 class SRDataConfig(DataConfig):
     hr_size: list[int] = bounded(factory=lambda: [112, 96], ge=1)
-    degrade: str = "bicubic"  # or "bilinear_steps" (PFSR's chain), or a spec of lrfr.data.degradations
+    #: "bicubic", "bilinear_steps" (PFSR's chain), or a spec of lrfr.data.degradations
+    degrade: str = bounded("bicubic", check=degradation_spec)
 
 
 @dataclass

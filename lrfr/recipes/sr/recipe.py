@@ -16,35 +16,19 @@ exact resume, checkpoints, history and the NaN guard are the engine's.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from lrfr.config import dump_toml
-from lrfr.devices import resolve_device
 from lrfr.engine.batches import EpochBatches, draw_batch, step_generator
 from lrfr.engine.distributed import local_rows
 from lrfr.engine.training_set import build_training_set
 from lrfr.engine.loop import Recipe, Validator, settings_for, train
 from lrfr.engine.optim import build_optimizer, build_step_schedule, set_learning_rate
+from lrfr.recognition import frozen_recognizer
 from lrfr.recipes.sr.config import SRLossConfig, SRPipeline
-
-
-def frozen_recognizer(weights: str, device: torch.device, arch: str | None = None):
-    """The frozen recognizer behind the perceptual/identity losses ("" = the packaged one).
-
-    ``arch`` names the architecture of a weight file that does not record it (else it is read or inferred).
-    """
-    from lrfr import recognition
-    from lrfr.weights import resolve
-
-    model = recognition.load(arch or None, weights=resolve(weights, "sphere20a_synth.pt"), device=device)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model.eval()
 
 
 class EMA(nn.Module):
@@ -74,11 +58,7 @@ class SRRecipe(Recipe):
     def __init__(self, cfg: SRPipeline, progress: bool = True, *, data=None):
         from lrfr import sr as sr_models
 
-        if cfg.run.threads:
-            torch.set_num_threads(cfg.run.threads)
-        self.cfg = cfg
-        self.device = dev = resolve_device(cfg.run.device)
-        self.config_text = dump_toml(dataclasses.asdict(cfg))
+        dev = self.use_config(cfg)
         self.hr_size = tuple(cfg.data.hr_size)
         s = cfg.model.scale
         if self.hr_size[0] % s or self.hr_size[1] % s:

@@ -19,7 +19,8 @@ def run_sr(cfg, *, resume: bool = True, progress: bool = True, allow_changed: tu
     ``trainer``: the training function (default :func:`lrfr.recipes.sr.recipe.train_sr`; PFSR passes its own)."""
     from lrfr import sr as sr_models
     from lrfr.devices import resolve_device
-    from lrfr.recipes.sr.recipe import frozen_recognizer, train_sr
+    from lrfr.recipes.sr.recipe import train_sr
+    from lrfr.recognition import frozen_recognizer
     from lrfr.validation import sr_validator_for
 
     device = resolve_device(cfg.run.device)
