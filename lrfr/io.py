@@ -1,6 +1,7 @@
 """Small file helpers shared by every layer: atomic writes and image reading with clear errors."""
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -8,23 +9,35 @@ from typing import Any, Callable
 
 import numpy as np
 
+from lrfr.errors import LrfrError
+
+
+class FileWriteError(LrfrError, OSError):
+    """A file could not be written (a full disk, a read-only folder, a file-size limit); any earlier file at
+    that path is intact and nothing half-written is left under its name."""
+
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` and move the result onto ``path`` in one rename.
 
-    A crash mid-write leaves any earlier file at ``path`` intact (nothing already written is lost).
+    A crash mid-write leaves any earlier file at ``path`` intact (nothing already written is lost). A write
+    that fails with an ``OSError`` (a full disk, a read-only folder) raises :class:`FileWriteError` naming
+    ``path`` — not the temporary file — and removes the temporary file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         write(tmp_path)
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp_path, path)
+    except OSError as err:
+        raise FileWriteError(f"cannot write {path}: {err.strerror or err}") from err
     finally:
-        if tmp_path.exists():
+        if tmp_path is not None and tmp_path.exists():
             tmp_path.unlink()
     return path
 
@@ -38,7 +51,15 @@ def _umask() -> int:
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     import torch
 
-    return atomic_write(path, lambda p: torch.save(obj, p))
+    def save(p: Path) -> None:
+        try:
+            torch.save(obj, p)
+        except RuntimeError as err:  # torch's zip writer reports a failed write (a full disk) as a RuntimeError
+            if not any(s in str(err) for s in ("inline_container", "PytorchStreamWriter")):
+                raise
+            raise OSError(errno.EIO, f"the write failed, a full disk or a file-size limit? ({str(err).splitlines()[0]})") from err
+
+    return atomic_write(path, save)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -41,7 +41,7 @@ from torch import nn
 
 from lrfr.config import check_bounds, dump_toml
 from lrfr.errors import LrfrError
-from lrfr.io import atomic_write_text
+from lrfr.io import FileWriteError, atomic_write_text
 from lrfr.engine import distributed
 from lrfr.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, set_rng_state
 from lrfr.engine.precision import Precision
@@ -319,8 +319,12 @@ def train(
         if not main:
             distributed.barrier()  # rank 0 is writing: nobody reads a half-promoted checkpoint
             return
-        save_checkpoint(out / INCOMING, parts={k: v.state_dict() for k, v in parts.items()}, step=step,
-                        stage=settings.stage, config=recipe.config_text, history=json.dumps(history))
+        try:
+            save_checkpoint(out / INCOMING, parts={k: v.state_dict() for k, v in parts.items()}, step=step,
+                            stage=settings.stage, config=recipe.config_text, history=json.dumps(history))
+        except FileWriteError as err:
+            kept = f"the last checkpoint, {ckpt_path}, is kept" if ckpt_path.exists() else "no checkpoint was kept"
+            raise FileWriteError(f"{err} at step {step}; {kept}: make room and run again to resume") from err
         if ckpt_path.exists():
             os.replace(ckpt_path, out / PREVIOUS)
         os.replace(out / INCOMING, ckpt_path)
