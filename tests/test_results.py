@@ -51,6 +51,7 @@ def study(tmp_path_factory):
         run_pipeline(pipe, progress=False)
     torch.manual_seed(0)
     save_recognizer(recognition.build("sphere20a", width=0.125, embedding_dim=32).eval(), root / "scorer.pt")
+    save_recognizer(recognition.build("sphere20a", width=0.125, embedding_dim=32).eval(), root / "student.pt")
     SynthFaces(n_identities=20, images_per_identity=4, seed=5, identity_offset=500).export(
         root / "faces", n_folds=10, pairs_per_fold=4, progress=False)
     (root / "study.toml").write_text(textwrap.dedent(f"""\
@@ -89,6 +90,12 @@ def study(tmp_path_factory):
         run = "runs/tiny1"
         run_file = "generator.pt"
 
+        [[front_end]]
+        label = "bicubic+student"
+        model = "bicubic"
+        probe = "student.pt"
+        setting = "cross"
+
         [[section]]
         rows = ["hr", "bicubic", "tiny"]
 
@@ -119,7 +126,10 @@ def test_export_evaluate_table_and_resume(study, capsys):
     assert sorted(tiny["seed"]) == [0, 1]
     assert tiny["sr_sha256"].nunique() == 2  # two different files, each pinned by its hash
     subset = table[table["protocol"] == "faces_subset20"]
-    assert sorted(subset["front_end"]) == ["tiny", "tiny"]  # only model files get the pinning subset
+    assert sorted(subset["front_end"]) == ["bicubic+student", "tiny", "tiny"]  # only rows that rest on a file are pinned
+    student = table[(table["front_end"] == "bicubic+student") & (table["protocol"] == "lfw")].iloc[0]
+    assert student["setting"] == "cross" and student["probe_recognizer_sha256"] != student["recognizer_sha256"]
+    assert set(table["data"]) == {"faces", "faces_subset20"}
     md = (study / "tiny.md").read_text()
     row = next(line for line in md.splitlines() if line.startswith("| `tiny`"))
     mean, std = tiny["accuracy_mean"].mean(), tiny["accuracy_mean"].std(ddof=1)
@@ -130,7 +140,7 @@ def test_export_evaluate_table_and_resume(study, capsys):
 
     capsys.readouterr()
     parts = sorted((study / "work" / "parts" / "small").glob("*.csv"))
-    assert len(parts) == 2 + 2 * 2  # hr, bicubic: one each; tiny: two seeds × (faces, subset)
+    assert len(parts) == 2 + 2 * 2 + 2  # hr, bicubic: one each; tiny: two seeds × (faces, subset); the student row: 2
     mtimes = [p.stat().st_mtime_ns for p in parts]
     assert main(["results", "evaluate", str(study / "study.toml"), "--quiet"]) == 0
     assert [p.stat().st_mtime_ns for p in parts] == mtimes  # resumed: nothing scored again

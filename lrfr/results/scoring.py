@@ -12,8 +12,8 @@ import pandas as pd
 
 from lrfr.results.study import Study, subset_name
 
-#: the columns that name a scored row
-ROW_KEYS = ["front_end", "seed", "scorer", "protocol"]
+#: the columns that name a scored row (``data``: the study's name of the data root it was scored on)
+ROW_KEYS = ["front_end", "seed", "scorer", "protocol", "data"]
 
 
 def subset_pairs(root: Path, out: Path, per_fold: int) -> Path:
@@ -52,7 +52,7 @@ def score_one(study: Study, fe, scorer: str, protocols: list[str], data: Path, p
     model = study.model(fe)
     table = evaluate([str(model)], protocol=protocols, data=data, recognizer=spec.arch or None,
                           weights=study.resolve(spec.weights) if spec.weights else None, scale=study.spec.scale,
-                          setting=study.spec.setting, degrade=study.spec.degrade,
+                          setting=fe.setting or study.spec.setting, degrade=study.spec.degrade,
                           probe_recognizer=fe.probe_arch or None,
                           probe_weights=study.resolve(fe.probe) if fe.probe else None,
                           workdir=study.resolve(study.spec.work) / "workdir", progress=progress)
@@ -99,6 +99,7 @@ def evaluate(study: Study, scorer: str | None = None, only: list[str] | None = N
             if part.is_file() and not redo:
                 continue
             table = score_one(study, fe, scorer, protocols, _data_root(study, data_name), progress)
+            table.insert(3, "data", data_name)
             if is_subset:
                 table["protocol"] = data_name
             written.append(atomic_write_text(part, table.to_csv(index=False)))
@@ -116,6 +117,8 @@ def recorded_rows(study: Study) -> pd.DataFrame:
         old = pd.read_csv(committed)
         if "seed" not in old.columns:
             old.insert(1, "seed", 0)
+        if "data" not in old.columns:  # written before data roots were named: the real-face study's names
+            old.insert(3, "data", old["protocol"].replace({"blufr": "lfw"}))
         if tables:
             new_keys = pd.concat(tables, ignore_index=True)[ROW_KEYS].drop_duplicates()
             old = old.merge(new_keys, on=ROW_KEYS, how="left", indicator=True)

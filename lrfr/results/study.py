@@ -45,6 +45,7 @@ repository that holds the study). Every key::
     run_file = "generator.pt"           # ... this file of it ...
     stages = ["stage1"]                 # ... counting these C-Face stages only (default: all)
     probe = "weights/student.pt"        # optional: the LR side's recognizer (lrfr evaluate --probe-weights)
+    setting = "cross"                   # optional: this row's setting, where it is not the study's
 
     [[section]]                         # the tables of STEM.md, in order
     title = ""                          # a "## " heading ("" = none)
@@ -52,7 +53,7 @@ repository that holds the study). Every key::
     rows = ["hr", "bicubic", "srgan"]   # labels, in order
     text = "..."                        # optional prose above the table ({scorer}: the scorer, named)
     scorer = ""                         # "" = the first scorer
-    metrics = ["lfw:accuracy_mean:LFW accuracy"]   # gap sections: protocol:column:heading
+    metrics = ["lfw:accuracy_mean:LFW accuracy"]   # gap: protocol:column:heading; accuracy: data:protocol:heading
 """
 from __future__ import annotations
 
@@ -101,6 +102,8 @@ class FrontEndSpec:
     #: a distilled student, C-Face's fine-tuned CNN^R); the scorer embeds the HR side
     probe: str = ""
     probe_arch: str = ""
+    #: "" = the study's setting; "cross" / "both_low" for this row only
+    setting: str = bounded("", choices=("", "both_low", "cross"))
 
 
 #: the kinds of table a section shows (lrfr.results.tables)
@@ -118,7 +121,8 @@ class SectionSpec:
     text: str = ""
     #: "" = the main (first) scorer
     scorer: str = ""
-    #: gap sections: "protocol:column:heading" each (default: LFW accuracy, BLUFR VR and DIR, CelebA accuracy)
+    #: gap sections: "protocol:column:heading" each (default: LFW accuracy, BLUFR VR and DIR, CelebA accuracy);
+    #: accuracy sections: "data:protocol:heading" each (default: LFW and held-out CelebA)
     metrics: list[str] = field(default_factory=list)
 
 

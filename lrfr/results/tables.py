@@ -100,13 +100,19 @@ def gap_rows(table: pd.DataFrame, labels, metrics) -> list[str]:
     return rows
 
 
-def accuracy_rows(table: pd.DataFrame, labels, protocols) -> list[str]:
+#: an accuracy section's columns by default: (data, protocol, heading)
+DEFAULT_ACCURACY_COLUMNS = ("lfw:lfw:LFW 10-fold accuracy (%)", "celeba:celeba:held-out CelebA accuracy (%)")
+
+
+def accuracy_rows(table: pd.DataFrame, labels, columns) -> list[str]:
+    """10-fold accuracy of each front-end in each ``(data, protocol, heading)`` column (over seeds when several)."""
     rows = []
     for label in [k for k in labels if k in set(table["front_end"])]:
         t = table[table["front_end"] == label]
-        by = {p: g.sort_values("seed") for p, g in t.groupby("protocol")}
-        cells = [f"`{label}`"] + [_cell(by[p], "accuracy_mean", fold_std="accuracy_std") if p in by else "—"
-                                  for p in protocols]
+        cells = [f"`{label}`"]
+        for data, proto, _ in columns:
+            g = t[(t["data"] == data) & (t["protocol"] == proto)].sort_values("seed")
+            cells.append(_cell(g, "accuracy_mean", fold_std="accuracy_std") if len(g) else "—")
         rows.append("| " + " | ".join(cells) + " |")
     return rows
 
@@ -148,10 +154,11 @@ def markdown(study: Study, table: pd.DataFrame) -> str:
             text += ("\n| front-end | " + " | ".join(name for _, _, name in metrics) + " |\n"
                      "| --- |" + " --- |" * len(metrics) + "\n" + "\n".join(gap_rows(rows_of, labels, metrics)) + "\n")
         else:  # accuracy
-            protocols = [p for p in ("lfw", "celeba") if p in set(rows_of["protocol"])]
-            heads = {"lfw": "LFW 10-fold accuracy (%)", "celeba": "held-out CelebA accuracy (%)"}
-            text += ("\n| front-end | " + " | ".join(heads[p] for p in protocols) + " |\n"
-                     "| --- |" + " --- |" * len(protocols) + "\n" + "\n".join(accuracy_rows(rows_of, labels, protocols))
+            present = set(zip(rows_of["data"], rows_of["protocol"]))
+            columns = [c for c in (tuple(m.split(":", 2)) for m in (sec.metrics or DEFAULT_ACCURACY_COLUMNS))
+                       if (c[0], c[1]) in present]
+            text += ("\n| front-end | " + " | ".join(c[2] for c in columns) + " |\n"
+                     "| --- |" + " --- |" * len(columns) + "\n" + "\n".join(accuracy_rows(rows_of, labels, columns))
                      + "\n")
     return text
 
