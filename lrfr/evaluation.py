@@ -218,6 +218,23 @@ def setting_features(data, n_hr: int, sr, recognizers: RecognizerPair, **extract
     return ex
 
 
+def identity_similarity(data, n_hr: int, sr, recognizers: RecognizerPair, features: np.ndarray, **extract) -> float:
+    """Mean over the LR → SR images of the cosine between each one's features and those of its own HR face
+    (the reference's, flip-fused as the protocol fuses them): how much of a face's identity survives the
+    degradation and the front-end, image by image (1 − this is C-Face's L_SI, eq. 4, on the whole test set).
+    NaN for ``"hr"`` and when the two recognizers' embeddings differ in size."""
+    if isinstance(sr, str) and sr == HR:
+        return float("nan")
+    low = features[n_hr:]
+    hr = extract_features(data.image_paths[n_hr:], HR, recognizers.reference, recognizer_key=recognizers.reference_key,
+                          **extract).features
+    if hr.shape != low.shape:
+        return float("nan")
+    a = low / np.linalg.norm(low, axis=1, keepdims=True)
+    b = hr / np.linalg.norm(hr, axis=1, keepdims=True)
+    return float(np.nanmean((a * b).sum(1)))
+
+
 def _blank_cross_verification(result) -> None:
     """BLUFR's all-pairs verification is not a cross-resolution figure: its columns become NaN."""
     for k in result.summary:
@@ -275,6 +292,7 @@ def evaluate(
     degrade_seed: int = 0,
     probe_recognizer: nn.Module | str | None = None,
     probe_weights: str | Path | None = None,
+    identity: bool = False,
 ) -> pd.DataFrame:
     """Evaluate one or more SR front-ends on one or more protocols; one row per (SR model, protocol).
 
@@ -299,6 +317,8 @@ def evaluate(
         image is LR → SR, so the probe recognizer embeds both sides (the ``"hr"`` row, which degrades
         nothing, stays the reference's). It must take the same input size. Rows name both recognizers
         (``probe_recognizer``, ``probe_recognizer_sha256``); not given, the reference embeds everything.
+    identity: add the column ``identity_similarity`` (:func:`identity_similarity`: the mean cosine between
+        each LR → SR face's features and its HR face's; embeds the HR faces too, once per call's cache).
     on_bad_image: ``"error"`` (default): an image that cannot be read, or is not of the
         recognizer's input size, stops the run naming it. ``"skip"``: such images are left out
         with every pair that uses them, and reported (module doc).
@@ -340,9 +360,9 @@ def evaluate(
         conventions[proto.name] = getattr(prepared, "conventions", None) or getattr(proto, "conventions", {})
         proto_sha = pinned["protocol_config_sha256"][proto.name] = protocol_config_sha256(proto)
         for sr in srs:
-            ex = setting_features(prepared, n_hr, sr, recs, scale=scale, flip=proto.flip, degrade=spec,
-                                  batch_size=batch_size, device=device, progress=progress, cache=cache,
-                                  on_bad_image=on_bad_image, degrade_seed=degrade_seed)
+            extract = dict(scale=scale, flip=proto.flip, degrade=spec, batch_size=batch_size, device=device,
+                           progress=progress, cache=cache, on_bad_image=on_bad_image, degrade_seed=degrade_seed)
+            ex = setting_features(prepared, n_hr, sr, recs, **extract)
             data, feats, q_psnr, q_ssim = prepared, ex.features, ex.psnr, ex.ssim
             removed = {"n_pairs_removed": 0}
             if ex.skipped:  # (an image used at HR and LR in the cross setting is left out of both)
@@ -380,6 +400,8 @@ def evaluate(
                 "psnr": float(np.nanmean(q_psnr)) if np.isfinite(q_psnr).any() else np.nan,
                 "ssim": float(np.nanmean(q_ssim)) if np.isfinite(q_ssim).any() else np.nan,
             }
+            if identity:
+                row["identity_similarity"] = identity_similarity(prepared, n_hr, sr, recs, ex.features, **extract)
             if on_bad_image == "skip":
                 row["n_images_skipped"] = len(ex.skipped)
                 row["n_pairs_removed"] = int(removed["n_pairs_removed"])

@@ -124,3 +124,18 @@ def test_bad_probe_recognizers_are_one_clear_line(export, tmp_path, capsys):
                  str(tmp_path / "generator.pt"), "--out", str(tmp_path / "o"), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "generator.pt" in err[0] and "sr" in err[0]
+
+
+def test_identity_similarity_is_the_mean_cosine_of_each_face_with_its_own_hr_face(export, reference, tmp_path):
+    clear_cache()
+    table = lrfr.evaluate(["hr", "bicubic"], protocol="lfw", recognizer=reference, data=export, scale=8,
+                          workdir=tmp_path, progress=False, identity=True).set_index("sr")
+    assert np.isnan(table.loc["hr", "identity_similarity"])
+    recs = resolve_recognizers(reference, None)
+    low, _ = _features(export, recs, "both_low")
+    hr, _ = _features(export, recs, "both_low", sr="hr")
+    cos = ((low / np.linalg.norm(low, axis=1, keepdims=True)) * (hr / np.linalg.norm(hr, axis=1, keepdims=True))).sum(1)
+    assert table.loc["bicubic", "identity_similarity"] == pytest.approx(cos.mean(), abs=1e-6)
+    assert 0 < cos.mean() < 1
+    assert "identity_similarity" not in lrfr.evaluate(["bicubic"], protocol="lfw", recognizer=reference, data=export,
+                                                      scale=8, workdir=tmp_path, progress=False).columns

@@ -17,6 +17,9 @@ def register(sub) -> None:
                    help="a second recognizer for the faces that went LR → SR (e.g. a distilled low-resolution "
                         "student); HR faces stay with --recognizer (default: --recognizer embeds everything)")
     p.add_argument("--probe-weights", default=None, help="the probe recognizer's weight file")
+    p.add_argument("--identity", action="store_true",
+                   help="also report identity_similarity: the mean cosine between each LR → SR face's features "
+                        "and its own HR face's")
     p.add_argument("--scale", type=int, default=8, help="degradation factor (default 8: 112×96 → 14×12)")
     p.add_argument("--degrade", default="bicubic",
                    help="HR → LR chain: bicubic (default), bilinear_steps, or a degradation spec such as "
@@ -47,7 +50,7 @@ def run(args) -> int:
         scale=args.scale, batch_size=args.batch_size, device=args.device, degrade=args.degrade,
         workdir=args.workdir, progress=not args.quiet, on_bad_image=args.on_bad_image,
         setting=args.setting, degrade_seed=args.degrade_seed, probe_recognizer=args.probe_recognizer,
-        probe_weights=args.probe_weights,
+        probe_weights=args.probe_weights, identity=args.identity,
     )
     out = Path(args.out)
     print(format_table(table))

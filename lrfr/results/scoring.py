@@ -53,6 +53,7 @@ def score_one(study: Study, fe, scorer: str, protocols: list[str], data: Path, p
     table = evaluate([str(model)], protocol=protocols, data=data, recognizer=spec.arch or None,
                           weights=study.resolve(spec.weights) if spec.weights else None, scale=study.spec.scale,
                           setting=fe.setting or study.spec.setting, degrade=study.spec.degrade,
+                          identity=study.spec.identity,
                           probe_recognizer=fe.probe_arch or None,
                           probe_weights=study.resolve(fe.probe) if fe.probe else None,
                           workdir=study.resolve(study.spec.work) / "workdir", progress=progress)

@@ -9,6 +9,7 @@ repository that holds the study). Every key::
     scale = 8                           # the degradation factor of every row
     setting = "both_low"                # or "cross" (first image of each pair / gallery at HR)
     degrade = "bicubic"                 # the HR → LR chain: a name or a spec (lrfr.data.degradations)
+    identity = false                    # also the identity_similarity of every row (lrfr.evaluate(identity=True))
     stem = "real-8x"                    # → STEM.csv, STEM.md, STEM.png beside the study
     weights = "weights"                 # where `export` copies model files (and training.json)
     histories = "histories"             # where `export` copies training histories
@@ -122,7 +123,8 @@ class SectionSpec:
     #: "" = the main (first) scorer
     scorer: str = ""
     #: gap sections: "protocol:column:heading" each (default: LFW accuracy, BLUFR VR and DIR, CelebA accuracy);
-    #: accuracy sections: "data:protocol:heading" each (default: LFW and held-out CelebA)
+    #: accuracy sections: "data:protocol:heading[:column]" each (default: LFW and held-out CelebA accuracy;
+    #: column: another column of the rows, e.g. identity_similarity, shown × 100)
     metrics: list[str] = field(default_factory=list)
 
 
@@ -133,6 +135,8 @@ class StudySpec:
     #: the evaluation setting and degradation of every row (``lrfr.evaluate``'s)
     setting: str = bounded("both_low", choices=("both_low", "cross"))
     degrade: str = bounded("bicubic", check=degradation_spec)
+    #: also report each row's identity_similarity (lrfr.evaluate's ``identity``)
+    identity: bool = False
     stem: str = "results"
     weights: str = "weights"
     histories: str = "histories"

@@ -105,14 +105,18 @@ DEFAULT_ACCURACY_COLUMNS = ("lfw:lfw:LFW 10-fold accuracy (%)", "celeba:celeba:h
 
 
 def accuracy_rows(table: pd.DataFrame, labels, columns) -> list[str]:
-    """10-fold accuracy of each front-end in each ``(data, protocol, heading)`` column (over seeds when several)."""
+    """Each front-end's value in each ``(data, protocol, heading[, column])`` column (over seeds when several):
+    10-fold accuracy by default, or another column of the rows (``identity_similarity``), × 100."""
     rows = []
     for label in [k for k in labels if k in set(table["front_end"])]:
         t = table[table["front_end"] == label]
         cells = [f"`{label}`"]
-        for data, proto, _ in columns:
+        for data, proto, _, *col in columns:
             g = t[(t["data"] == data) & (t["protocol"] == proto)].sort_values("seed")
-            cells.append(_cell(g, "accuracy_mean", fold_std="accuracy_std") if len(g) else "—")
+            if col and col[0] != "accuracy_mean":
+                cells.append(_cell(g, col[0]) if len(g) and g[col[0]].notna().any() else "—")
+            else:
+                cells.append(_cell(g, "accuracy_mean", fold_std="accuracy_std") if len(g) else "—")
         rows.append("| " + " | ".join(cells) + " |")
     return rows
 
@@ -155,7 +159,7 @@ def markdown(study: Study, table: pd.DataFrame) -> str:
                      "| --- |" + " --- |" * len(metrics) + "\n" + "\n".join(gap_rows(rows_of, labels, metrics)) + "\n")
         else:  # accuracy
             present = set(zip(rows_of["data"], rows_of["protocol"]))
-            columns = [c for c in (tuple(m.split(":", 2)) for m in (sec.metrics or DEFAULT_ACCURACY_COLUMNS))
+            columns = [c for c in (tuple(m.split(":", 3)) for m in (sec.metrics or DEFAULT_ACCURACY_COLUMNS))
                        if (c[0], c[1]) in present]
             text += ("\n| front-end | " + " | ".join(c[2] for c in columns) + " |\n"
                      "| --- |" + " --- |" * len(columns) + "\n" + "\n".join(accuracy_rows(rows_of, labels, columns))
