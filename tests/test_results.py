@@ -100,6 +100,11 @@ def study(tmp_path_factory):
         rows = ["hr", "bicubic", "tiny"]
 
         [[section]]
+        kind = "paired"
+        rows = ["tiny:bicubic"]
+        metrics = ["faces:lfw"]
+
+        [[section]]
         kind = "gap"
         text = "Share of the gap:"
         rows = ["hr", "bicubic", "tiny"]
@@ -135,6 +140,17 @@ def test_export_evaluate_table_and_resume(study, capsys):
     mean, std = tiny["accuracy_mean"].mean(), tiny["accuracy_mean"].std(ddof=1)
     assert f"{100 * mean:.2f} ± {100 * std:.2f} (n=2)" in row
     assert "Share of the gap:" in md
+    # the paired comparison: seed 0 of tiny against bicubic (which has seed 0 only), fold by fold
+    import numpy as np
+
+    def folds(label):
+        row = table[(table["front_end"] == label) & (table["protocol"] == "lfw") & (table["seed"] == 0)].iloc[0]
+        return np.array(json.loads(row["accuracy_per_fold"]))
+
+    diff = folds("tiny") - folds("bicubic")
+    assert len(diff) == 10
+    paired = next(line for line in md.splitlines() if line.startswith("| `tiny` − `bicubic`"))
+    assert f"{100 * diff.mean():+.2f} ± {100 * diff.std(ddof=1):.2f} | 1 × 10 folds (n = 10)" in paired
     page = (study / "page.md").read_text()
     assert "stale" not in page and "| `tiny`" in page and page.endswith("after\n")
 

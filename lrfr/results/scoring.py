@@ -6,6 +6,7 @@ folders and part files do not outlive a session, the CSV does.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -60,6 +61,10 @@ def score_one(study: Study, fe, scorer: str, protocols: list[str], data: Path, p
     table.insert(0, "front_end", fe.label)
     table.insert(1, "seed", fe.seed)
     table.insert(2, "scorer", scorer)
+    # per-fold accuracies (pairs protocols), kept for the paired comparisons of lrfr.results.tables
+    folds = {proto: result.per_fold["accuracy"].tolist() for (_, proto), result in table.attrs["results"].items()
+             if "accuracy" in result.per_fold}
+    table["accuracy_per_fold"] = [json.dumps(folds[p]) if p in folds else "" for p in table["protocol"]]
     return table
 
 

@@ -50,7 +50,7 @@ repository that holds the study). Every key::
 
     [[section]]                         # the tables of STEM.md, in order
     title = ""                          # a "## " heading ("" = none)
-    kind = "main"                       # "main", "gap" (share of the bicubic → HR gap) or "accuracy"
+    kind = "main"                       # "main", "gap" (share of the bicubic → HR gap), "accuracy", "paired"
     rows = ["hr", "bicubic", "srgan"]   # labels, in order
     text = "..."                        # optional prose above the table ({scorer}: the scorer, named)
     scorer = ""                         # "" = the first scorer
@@ -108,14 +108,15 @@ class FrontEndSpec:
 
 
 #: the kinds of table a section shows (lrfr.results.tables)
-SECTION_KINDS = ("main", "gap", "accuracy")
+SECTION_KINDS = ("main", "gap", "accuracy", "paired")
 
 
 @dataclass
 class SectionSpec:
     title: str = ""
     #: "main" (every headline column), "gap" (the share of the bicubic → HR gap closed, per ``metrics``),
-    #: "accuracy" (10-fold accuracy on each data root of the scorer)
+    #: "accuracy" (10-fold accuracy on each data root of the scorer), "paired" (``rows`` as "A:B" pairs: A
+    #: against B over the folds of every seed both have, a paired t-test; ``metrics``: "data:protocol")
     kind: str = bounded("main", choices=SECTION_KINDS)
     rows: list[str] = field(default_factory=list)
     #: prose above the table; ``{scorer}`` is replaced by the scorer's name, file and sha256
@@ -239,8 +240,9 @@ class Study:
             seen.add((fe.label, fe.seed))
         labels = set(self.labels)
         for sec in s.section:
+            named = [x for r in sec.rows for x in (r.split(":") if sec.kind == "paired" else [r])]
             problems += [f"section {sec.title or sec.kind!r} names {r!r}, which no [[front_end]] has"
-                         for r in sec.rows if r not in labels]
+                         for r in named if r not in labels]
             if sec.scorer and sec.scorer not in s.scorers:
                 problems.append(f"section {sec.title or sec.kind!r} names scorer {sec.scorer!r}, not in [scorers]")
         if problems:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
 from lrfr.results.scoring import recorded_rows
@@ -121,6 +122,41 @@ def accuracy_rows(table: pd.DataFrame, labels, columns) -> list[str]:
     return rows
 
 
+def paired_difference(table: pd.DataFrame, a: str, b: str, data: str, protocol: str) -> dict | None:
+    """``a`` − ``b`` in 10-fold accuracy over the folds of every seed both were scored with (the folds are the
+    same pairs for both; seed s of ``a`` meets seed s of ``b``): mean, std, n and a paired t-test's two-sided p.
+    ``None`` when they share no seed with per-fold accuracies."""
+    from scipy import stats
+
+    def folds(label):
+        rows = table[(table["front_end"] == label) & (table["data"] == data) & (table["protocol"] == protocol)]
+        return {int(r["seed"]): json.loads(r["accuracy_per_fold"]) for _, r in rows.iterrows()
+                if isinstance(r.get("accuracy_per_fold"), str) and r["accuracy_per_fold"]}
+
+    fa, fb = folds(a), folds(b)
+    seeds = sorted(set(fa) & set(fb))
+    if not seeds:
+        return None
+    diff = np.concatenate([np.subtract(fa[s], fb[s]) for s in seeds])
+    test = stats.ttest_rel(np.concatenate([fa[s] for s in seeds]), np.concatenate([fb[s] for s in seeds]))
+    return {"mean": float(diff.mean()), "std": float(diff.std(ddof=1)), "n": int(diff.size), "seeds": len(seeds),
+            "p": float(test.pvalue)}
+
+
+def paired_rows(table: pd.DataFrame, pairs, data: str, protocol: str, alpha: float = 0.05) -> list[str]:
+    rows = []
+    for pair in pairs:
+        a, b = pair.split(":")
+        d = paired_difference(table, a, b, data, protocol)
+        if d is None:
+            continue
+        verdict = ("level" if d["p"] >= alpha or d["mean"] == 0
+                   else f"`{a}` {'above' if d['mean'] > 0 else 'below'} `{b}`")
+        rows.append(f"| `{a}` − `{b}` | {100 * d['mean']:+.2f} ± {100 * d['std']:.2f} | {d['seeds']} × 10 folds "
+                    f"(n = {d['n']}) | {d['p']:.3f} | {verdict} |")
+    return rows
+
+
 def scorer_line(study: Study, table: pd.DataFrame, scorer: str) -> str:
     """``arch `file` (sha256 `…`)`` of a scorer, from its rows."""
     first = table[table["scorer"] == scorer].iloc[0]
@@ -143,28 +179,34 @@ def markdown(study: Study, table: pd.DataFrame) -> str:
     for sec in study.spec.section:
         scorer = sec.scorer or study.main_scorer
         rows_of = table[table["scorer"] == scorer]
-        if not len(rows_of):
-            continue
-        labels = sec.rows or study.labels
-        if sec.kind == "main" and not set(labels) & set(rows_of["front_end"]):
+        head, rows = _section_table(study, sec, rows_of)
+        if not rows:  # nothing scored for it yet
             continue
         text += f"\n## {sec.title}\n" if sec.title else ""
         if sec.text:
             text += "\n" + sec.text.strip().replace("{scorer}", scorer_line(study, table, scorer)) + "\n"
-        if sec.kind == "main":
-            text += "\n" + MAIN_HEADER + "\n".join(main_rows(study, rows_of, labels)) + "\n"
-        elif sec.kind == "gap":
-            metrics = _parse_metrics(sec.metrics)
-            text += ("\n| front-end | " + " | ".join(name for _, _, name in metrics) + " |\n"
-                     "| --- |" + " --- |" * len(metrics) + "\n" + "\n".join(gap_rows(rows_of, labels, metrics)) + "\n")
-        else:  # accuracy
-            present = set(zip(rows_of["data"], rows_of["protocol"]))
-            columns = [c for c in (tuple(m.split(":", 3)) for m in (sec.metrics or DEFAULT_ACCURACY_COLUMNS))
-                       if (c[0], c[1]) in present]
-            text += ("\n| front-end | " + " | ".join(c[2] for c in columns) + " |\n"
-                     "| --- |" + " --- |" * len(columns) + "\n" + "\n".join(accuracy_rows(rows_of, labels, columns))
-                     + "\n")
+        text += "\n" + head + "\n".join(rows) + "\n"
     return text
+
+
+def _section_table(study: Study, sec, rows_of: pd.DataFrame) -> tuple[str, list[str]]:
+    """(header lines, rows) of one section's table."""
+    labels = sec.rows or study.labels
+    if sec.kind == "main":
+        return MAIN_HEADER, main_rows(study, rows_of, labels)
+    if sec.kind == "gap":
+        metrics = _parse_metrics(sec.metrics)
+        return ("| front-end | " + " | ".join(name for _, _, name in metrics) + " |\n"
+                "| --- |" + " --- |" * len(metrics) + "\n", gap_rows(rows_of, labels, metrics))
+    if sec.kind == "paired":
+        data, proto = sec.metrics[0].split(":", 1) if sec.metrics else ("lfw", "lfw")
+        return ("| difference | mean ± std (accuracy points) | over | paired t-test p | verdict (p < 0.05) |\n"
+                "| --- | --- | --- | --- | --- |\n", paired_rows(rows_of, sec.rows, data, proto))
+    present = set(zip(rows_of["data"], rows_of["protocol"]))  # accuracy
+    columns = [c for c in (tuple(m.split(":", 3)) for m in (sec.metrics or DEFAULT_ACCURACY_COLUMNS))
+               if (c[0], c[1]) in present]
+    return ("| front-end | " + " | ".join(c[2] for c in columns) + " |\n| --- |" + " --- |" * len(columns) + "\n",
+            accuracy_rows(rows_of, labels, columns))
 
 
 def page_copy(text: str) -> str:
@@ -215,5 +257,5 @@ def write(study: Study) -> str:
     return text
 
 
-__all__ = ["write", "markdown", "page_copy", "headline", "markers", "copy_into_page", "main_rows", "gap_rows", "accuracy_rows",
+__all__ = ["write", "markdown", "page_copy", "headline", "markers", "paired_difference", "copy_into_page", "main_rows", "gap_rows", "accuracy_rows",
            "DEFAULT_GAP_METRICS"]
