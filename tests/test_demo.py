@@ -9,8 +9,21 @@ from lrfr.cli import main
 pytestmark = pytest.mark.slow
 
 
-def test_demo_writes_outputs_and_shows_the_low_resolution_gap(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """One ``lrfr demo`` run (with the real-face part where ../shared is beside the checkout), and what it printed."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("demo")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["demo", "--out", str(out), "--quiet"]) == 0
+    return out, printed.getvalue()
+
+
+def test_demo_writes_outputs_and_shows_the_low_resolution_gap(demo):
+    tmp_path, printed = demo
     for name in ("grid.png", "results.csv", "results.json", "roc.png", "cmc.png"):
         assert (tmp_path / name).stat().st_size > 0
     table = pd.read_csv(tmp_path / "results.csv").set_index(["protocol", "sr"])
@@ -34,4 +47,16 @@ def test_demo_writes_outputs_and_shows_the_low_resolution_gap(tmp_path, capsys):
     assert table.loc[("lfw", "cface-v2"), "accuracy_mean"] > table.loc[("lfw", "srgan"), "accuracy_mean"]
     dir_ = "dir@rank=1,far=1%_mean_minus_std"
     assert table.loc[("blufr", "cface-v2"), dir_] > table.loc[("blufr", "srgan"), dir_]
-    assert "demo finished" in capsys.readouterr().out
+    assert "demo finished" in printed
+
+
+@pytest.mark.realdata
+def test_demo_scores_the_packaged_real_face_generators_when_lfw_is_at_hand(demo, lfw_root, mobilefacenet_weights):
+    """With real LFW and the CASIA MobileFaceNet (``../shared``), the demo adds the CelebA-trained generators on a
+    600-pair LFW subset: the committed files' own subset figures (results/real-8x.csv), far above bicubic."""
+    table = pd.read_csv(demo[0] / "real_faces.csv").set_index("sr")["accuracy_mean"]
+    committed = pd.read_csv(__import__("pathlib").Path(__file__).resolve().parents[1] / "results" / "real-8x.csv")
+    subset = committed[(committed["protocol"] == "lfw_subset600") & (committed["seed"] == 0)].set_index("front_end")
+    assert table["srgan-celeba"] == pytest.approx(subset.loc["srgan", "accuracy_mean"], abs=0.01)
+    assert table["cface-v2"] == pytest.approx(subset.loc["cface_v2", "accuracy_mean"], abs=0.01)
+    assert min(table["srgan-celeba"], table["cface-v2"]) > table["bicubic"] + 0.05

@@ -3,6 +3,7 @@ shipped SynthFaces generators."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -153,3 +154,20 @@ def test_the_weights_shipped_in_the_package_stay_within_20_mb():
     sizes = {p.name: p.stat().st_size for p in folder.glob("*.pt")}
     assert len(sizes) >= 7 and max(sizes.values()) < 5_000_000, sizes
     assert sum(sizes.values()) < 20_000_000, sizes
+
+
+def test_the_packaged_real_face_generators_are_the_committed_table_rows():
+    """packaged:srgan_celeba.pt and packaged:cface_celeba.pt are byte for byte the real-face table's seed-0 SRGAN
+    and C-Face-v2 (results/weights, hashed in results/real-8x.csv), fp16, 8×, their provenance CelebA."""
+    import json
+
+    from lrfr.fingerprint import file_sha256
+    from lrfr.modelfile import read_model
+
+    facts = json.loads((Path(__file__).resolve().parents[1] / "results" / "weights" / "training.json").read_text())
+    for file, row in (("srgan_celeba.pt", "srgan"), ("cface_celeba.pt", "cface_v2")):
+        path = packaged_path(file)
+        assert file_sha256(path) == facts[row]["sha256"], file
+        info = read_model(path, family="sr")
+        assert info["dtype"] == "float16" and info["meta"]["trained_on"] == "folder:runs/celeba-split/train"
+        assert sr.load(path).super_resolve(torch.rand(1, 3, 14, 12)).shape == (1, 3, 112, 96)

@@ -80,7 +80,8 @@ def test_wheel_holds_protocols_and_weights(wheel_env):
 
     names = zipfile.ZipFile(wheel_env["wheel"]).namelist()
     for name in ("lrfr/_protocol_files/lfw.toml", "lrfr/_protocol_files/blufr.toml",
-                 "lrfr/_protocol_files/celeba.toml", "lrfr/weights/sphere20a_synth.pt"):
+                 "lrfr/_protocol_files/celeba.toml", "lrfr/weights/sphere20a_synth.pt",
+                 "lrfr/weights/cface_celeba.pt", "lrfr/weights/srgan_celeba.pt"):
         assert name in names
 
 
@@ -114,3 +115,10 @@ print("ok")
     assert "== lfw" in res.stdout and "== blufr" in res.stdout and "bicubic" in res.stdout
     table = (cwd / "out" / "results.csv").read_text()
     assert "sphere20a" in table  # the packaged recognizer loaded from the installed package
+    # a packaged real-face generator (trained on CelebA) is a front-end of the installed lrfr
+    res = _run([wheel_env["lrfr"], "evaluate", "--sr", "packaged:cface_celeba.pt", "--protocol", "lfw", "--data",
+                "synth", "--out", "out2", "--workdir", "work", "--device", "cpu", "--quiet"], cwd, env)
+    import pandas as pd
+
+    row = pd.read_csv(cwd / "out2" / "results.csv").iloc[0]
+    assert row["sr_sha256"] == __import__("hashlib").sha256((REPO / "lrfr/weights/cface_celeba.pt").read_bytes()).hexdigest()

@@ -6,6 +6,10 @@ by the packaged SRResNet, SRGAN, C-Face-v2, GAFH-RIDN, PFSR and prior-guided att
 and 2); these and the HR upper bound are embedded by the packaged SynthFaces sphere20a and scored on the
 LFW-standard and BLUFR protocols run over that export.
 Outputs: a table (printed, CSV, JSON), an HR/LR/bicubic/SR grid, ROC and CMC figures.
+
+With real faces at hand (``--lfw`` and ``--weights``, or ``../shared`` beside the checkout), it also scores
+the packaged real-face generators (``srgan_celeba.pt``, ``cface_celeba.pt``, trained on CelebA) beside HR
+and bicubic on a fixed 600-pair subset of LFW with the CASIA MobileFaceNet: ``real_faces.csv``.
 """
 from __future__ import annotations
 
@@ -21,8 +25,58 @@ def register(sub) -> None:
                        description=__doc__.split("\n\n")[1])
     p.add_argument("--out", default="lrfr-demo", help="output folder (default: lrfr-demo)")
     p.add_argument("--scale", type=int, default=8, help="degradation factor (default 8)")
+    p.add_argument("--lfw", default=None,
+                   help="an LFW data root (lfw-112x96/, pairs.txt): also score the packaged real-face generators on a "
+                        "600-pair subset (default: ../shared/data/lfw when it is there)")
+    p.add_argument("--weights", default=None,
+                   help="the CASIA MobileFaceNet for that row (default: ../shared/weights/mobilefacenet_casia_068.ckpt)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=run)
+
+
+#: the packaged generators trained on real faces (CelebA), shown when LFW is at hand
+PACKAGED_REAL = ("srgan_celeba.pt", "cface_celeba.pt")
+
+
+def real_face_inputs(args):
+    """(LFW root, MobileFaceNet weights) from the options, else from ``../shared`` beside this checkout; None when
+    either is missing (the real-face part is then skipped, saying why)."""
+    from pathlib import Path
+
+    from lrfr.results.study import shared_folder
+
+    shared = shared_folder(Path.cwd())
+    lfw = Path(args.lfw) if args.lfw else shared / "data" / "lfw"
+    weights = Path(args.weights) if args.weights else shared / "weights" / "mobilefacenet_casia_068.ckpt"
+    if args.lfw or args.weights:  # asked for: a missing one is an error, not a skip
+        for path, what in ((lfw / "pairs.txt", "--lfw: LFW's pairs.txt"), (weights, "--weights")):
+            if not path.is_file():
+                raise FileNotFoundError(f"{what} not found: {path}")
+    elif not ((lfw / "pairs.txt").is_file() and weights.is_file()):
+        return None
+    return lfw, weights
+
+
+def real_faces(args, out, progress: bool):
+    """The packaged real-face generators on a 600-pair LFW subset, scored by the CASIA MobileFaceNet."""
+    import lrfr
+    from lrfr.report import format_table
+    from lrfr.results.scoring import subset_pairs
+
+    found = real_face_inputs(args)
+    if found is None:
+        print("[real faces] skipped: no --lfw/--weights and no ../shared/data/lfw with its MobileFaceNet")
+        return []
+    lfw, weights = found
+    print(f"[real faces] the packaged CelebA-trained generators on 600 LFW pairs ({lfw}), by {weights.name}")
+    root = subset_pairs(lfw, out / "lfw-subset600", per_fold=30)
+    table = lrfr.evaluate(["hr", "bicubic", *(f"packaged:{n}" for n in PACKAGED_REAL)], protocol="lfw", data=root,
+                          recognizer="mobilefacenet", weights=weights, scale=PACKAGED_SR_SCALE, workdir=out,
+                          progress=progress)
+    print(format_table(table))
+    from lrfr.io import atomic_write_text
+
+    return [atomic_write_text(out / "real_faces.csv", table.to_csv(index=False))]
 
 
 def run(args) -> int:
@@ -66,6 +120,9 @@ def run(args) -> int:
     print()
     print(format_table(table))
     files = [grid] + write_table(table, out) + plot_curves(table.attrs["results"], out)
+    if args.scale == PACKAGED_SR_SCALE:
+        print()
+        files += real_faces(args, out, progress)
     print()
     print(f"demo finished in {time.perf_counter() - t0:.0f} s; wrote:")
     for f in files:

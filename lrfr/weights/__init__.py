@@ -10,6 +10,12 @@
 - ``prior_attention_gan_synth.pt``: the same network fine-tuned with SRGAN's discriminator (method 2)
   (``pipelines/prior_attention_gan_synth.toml``)
 - ``landmarks_synth.pt``: PFSR's 5-landmark heatmap network (``pipelines/landmarks.toml``; family "prior")
+
+Real faces (trained on 200 CelebA identities: CelebA is for non-commercial research, and so are these two;
+model cards in the README):
+
+- ``srgan_celeba.pt``: SRGAN 8× (``pipelines/srgan_celeba.toml``; results/weights/srgan.pt)
+- ``cface_celeba.pt``: C-Face-v2 8× (``pipelines/cface_celeba.toml``; results/weights/cface_v2.pt)
 """
 from __future__ import annotations
 
