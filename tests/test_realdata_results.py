@@ -70,9 +70,19 @@ def test_the_pages_hold_the_current_tables():
     assert headline(text).count("\n| `") == 11  # the main table's rows, nothing after it
 
 
-def test_the_committed_table_is_what_the_study_writes():
-    """results/real-8x.md is the Markdown of results/real-8x.csv under the study's sections (no hand edit)."""
+#: every study of results/ whose table has been made (its CSV committed)
+STUDIES = [Study(p) for p in sorted(RESULTS.glob("*.toml")) if Study(p).out(".csv").is_file()]
+
+
+@pytest.mark.parametrize("study", STUDIES, ids=[s.spec.stem for s in STUDIES])
+def test_the_committed_table_is_what_the_study_writes(study):
+    """Each results/STEM.md is the Markdown of results/STEM.csv under its study's sections (no hand edit), and the
+    page that copies it holds the current copy."""
     from lrfr.results.tables import markdown
 
-    table = pd.read_csv(RESULTS / "real-8x.csv")
-    assert markdown(STUDY, table) == (RESULTS / "real-8x.md").read_text()
+    text = markdown(study, pd.read_csv(study.out(".csv")))
+    assert text == study.out(".md").read_text()
+    if study.spec.copy_into:
+        begin, end = markers(study, "tables")
+        body = study.resolve(study.spec.copy_into).read_text()
+        assert body.split(begin, 1)[1].split(end, 1)[0] == "\n" + page_copy(text)
