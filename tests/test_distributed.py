@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,65 @@ def test_every_recipe_trains_in_two_processes_what_it_trains_in_one_and_resumes_
     run_pipeline(single, ["optim.iterations=6"], progress=False)
     assert load_checkpoint(two / "checkpoint.pt")["step"] == 6
     assert_close_weights(one, two)
+
+
+#: a torchrun job whose rank 1 is SIGKILLed when it reaches step 3 (after the step-2 checkpoint)
+DYING = textwrap.dedent("""
+    import os, signal, sys
+    import lrfr.recipes.recognizer.recipe as recipe
+    real = recipe.RecognizerRecipe.train_step
+    def dying(self, step):
+        if step == 3 and os.environ.get("RANK") == "1":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, step)
+    recipe.RecognizerRecipe.train_step = dying
+    from lrfr.cli import main
+    sys.exit(main(["run", sys.argv[1], "--quiet"]))
+""")
+
+
+@pytest.mark.slow
+def test_a_killed_rank_stops_the_others_with_one_line_and_the_job_resumes(faces, tmp_path):  # noqa: F811
+    """Rank 1 dies mid-run: rank 0 stops within the stated timeout with one lrfr line (torchrun adds its own
+    report), the step-2 checkpoint loads, and the job resumed with 2 processes ends bit-identical to an
+    uninterrupted 2-process run (with 1 process: equal to summation order)."""
+    data = recognizer_pipeline(faces, tmp_path / "killed")
+    data["run"]["checkpoint_every"] = 2
+    killed = write_pipeline(tmp_path / "killed.toml", data)
+    driver = tmp_path / "dying.py"
+    driver.write_text(DYING)
+    exe = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "LRFR_DIST_TIMEOUT": "60"}
+    done = subprocess.run([exe, "--standalone", "--nproc-per-node", "2", str(driver), str(killed)],
+                          capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode != 0
+    ours = [ln for ln in done.stderr.splitlines() if ln.startswith("lrfr run: error:")]
+    assert len(ours) == 1 and "another process of this job stopped" in ours[0], done.stderr[-3000:]
+    assert f"the last checkpoint in {tmp_path / 'killed'} is kept" in ours[0]
+    assert "[rank0]: Traceback" not in done.stderr
+    assert load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["step"] == 2
+    (tmp_path / "one").mkdir()
+    shutil.copy(tmp_path / "killed" / "checkpoint.pt", tmp_path / "one" / "checkpoint.pt")  # for the 1-process resume
+
+    data["run"]["out"] = str(tmp_path / "straight")
+    torchrun(write_pipeline(tmp_path / "straight.toml", data))  # the uninterrupted 2-process run
+    torchrun(killed)  # resumed with 2 processes: the same sums in the same order
+    straight, resumed = weights(tmp_path / "straight"), weights(tmp_path / "killed")
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    data["run"]["out"] = str(tmp_path / "one")
+    one = write_pipeline(tmp_path / "one.toml", data)
+    run_pipeline(one, progress=False)  # the killed job's step-2 checkpoint, resumed in one process
+    assert_close_weights(tmp_path / "one", tmp_path / "straight")
+
+
+def test_the_collective_timeout_is_stated_and_checked(monkeypatch):
+    from lrfr.engine import distributed
+
+    monkeypatch.delenv("LRFR_DIST_TIMEOUT", raising=False)
+    assert distributed.collective_timeout() == distributed.DEFAULT_TIMEOUT_S == 600
+    monkeypatch.setenv("LRFR_DIST_TIMEOUT", "soon")
+    with pytest.raises(distributed.DistributedSetupError, match="LRFR_DIST_TIMEOUT='soon': expected a whole number"):
+        distributed.collective_timeout()
 
 
 def test_each_rank_takes_its_rows_and_an_uneven_batch_is_refused(monkeypatch):

@@ -25,6 +25,7 @@ see the rank's rows only, as in every DDP implementation.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any, Mapping
 
 import torch
@@ -68,8 +69,34 @@ def init_from_env(device: str = "auto") -> bool:
     use_cuda = torch.cuda.is_available() and device in ("auto", "cuda")
     if use_cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    # a peer that hangs (alive but stuck) stops the others after this long, instead of torch's 30 minutes
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo", timeout=timedelta(seconds=collective_timeout()))
     return True
+
+
+#: seconds a collective waits for the other processes before the run stops (environment LRFR_DIST_TIMEOUT)
+DEFAULT_TIMEOUT_S = 600
+
+
+def collective_timeout() -> int:
+    text = os.environ.get("LRFR_DIST_TIMEOUT", str(DEFAULT_TIMEOUT_S))
+    if not text.isdigit() or int(text) < 1:
+        raise DistributedSetupError(f"LRFR_DIST_TIMEOUT={text!r}: expected a whole number of seconds >= 1")
+    return int(text)
+
+
+class PeerLostError(LrfrError, RuntimeError):
+    """Another process of the job stopped (killed, crashed) or stopped answering; this one stops too."""
+
+
+#: what gloo and NCCL say when the other end of a collective is gone or silent
+_PEER_GONE = ("Connection reset by peer", "Connection closed by peer", "Broken pipe", "Connection refused",
+              "Timed out", "timed out", "NCCL communicator was aborted", "remote process exited")
+
+
+def lost_peer(err: BaseException) -> bool:
+    """Whether ``err`` is a collective failing because another rank is gone or silent."""
+    return is_distributed() and isinstance(err, RuntimeError) and any(s in str(err) for s in _PEER_GONE)
 
 
 def local_rows(n_global: int) -> slice:

@@ -89,11 +89,20 @@ def run_pipeline(path: str | Path, overrides: list[str] = (), *, resume: bool = 
 
     formed = distributed.init_from_env(getattr(getattr(cfg, "run", None), "device", "auto"))
     try:
-        return entry.runner(cfg, resume=resume, progress=progress and distributed.rank() == 0,
-                            allow_changed=tuple(allow_changed), stop_after=stop_after)
-    finally:
+        result = entry.runner(cfg, resume=resume, progress=progress and distributed.rank() == 0,
+                              allow_changed=tuple(allow_changed), stop_after=stop_after)
         if formed:
             distributed.barrier()
+        return result
+    except RuntimeError as err:
+        if not distributed.lost_peer(err):
+            raise
+        raise distributed.PeerLostError(
+            f"rank {distributed.rank()}: another process of this job stopped or stopped answering "
+            f"({str(err).splitlines()[0][:160]}); the last checkpoint in {cfg.run.out} is kept: run the job again "
+            "to resume") from None
+    finally:
+        if formed:
             import torch.distributed as dist
 
             dist.destroy_process_group()
