@@ -283,3 +283,100 @@ def all_pairs_verification(features, labels, fars, chunk: int = 1024, device=Non
     similarity blocks ("cpu", "cuda"); selection runs on the CPU.
     """
     return vr_at_far_from_scores(all_pairs_scores(features, labels, chunk, device), fars, sort_above)
+
+
+
+@dataclass
+class ScoreCandidates:
+    """Every pair ``i < j`` of a similarity matrix whose score is at least ``floor`` (rows/columns of the matrix)."""
+
+    i: np.ndarray
+    j: np.ndarray
+    score: np.ndarray
+    floor: float
+
+
+def candidates_above(sim: np.ndarray, floor: float, block: int = 512) -> ScoreCandidates:
+    """One pass over the upper triangle of ``sim`` (float32, square), keeping the pairs scoring ``>= floor``."""
+    import torch
+
+    s = torch.from_numpy(sim)
+    f = torch.tensor(floor, dtype=s.dtype)
+    parts_i, parts_j, parts_v = [], [], []
+    for r0 in range(0, s.shape[0], block):
+        view = s[r0:r0 + block, r0:]  # rows r0.., columns from the diagonal on: no copy
+        r, c = torch.nonzero(view >= f, as_tuple=True)
+        upper = c > r
+        r, c = r[upper], c[upper]
+        parts_v.append(view[r, c].numpy())
+        parts_i.append((r + r0).numpy())
+        parts_j.append((c + r0).numpy())
+    cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
+    return ScoreCandidates(cat(parts_i, np.int64), cat(parts_j, np.int64), cat(parts_v, sim.dtype), float(floor))
+
+
+def impostor_floor(sim: np.ndarray, index, labels, fars, *, margin: float = 4.0, sample: int = 200_000,
+                   seed: int = 0) -> float | None:
+    """A score floor with about ``margin`` × k impostor pairs ``i < j`` of ``index`` above it (k: the most false
+    accepts any of ``fars`` allows), read off a seeded sample of impostor pairs. ``None`` when that many would
+    not be a small share of the impostors (then candidates do not pay)."""
+    index, labels = np.asarray(index, dtype=np.int64), np.asarray(labels)
+    n = index.size
+    n_gen, n_imp = _pair_counts(labels)
+    k = max(n_false_accepts(f, n_imp) for f in np.atleast_1d(fars)) if n_imp else 0
+    if n_imp == 0 or max(k, 1) * margin * 20 > n_imp:  # candidates would not be few: the full path is as good
+        return None
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, n, sample), rng.integers(0, n, sample)
+    keep = labels[a] != labels[b]
+    drawn = sim[index[a[keep]], index[b[keep]]]
+    rank = int(np.ceil(margin * max(k, 1) / n_imp * drawn.size)) + 32
+    if rank >= drawn.size:
+        return None
+    return float(np.partition(drawn, drawn.size - rank)[drawn.size - rank])
+
+
+def _pair_counts(labels) -> tuple[int, int]:
+    _, counts = np.unique(np.asarray(labels), return_counts=True)
+    n = int(counts.sum())
+    n_gen = int((counts * (counts - 1) // 2).sum())
+    return n_gen, n * (n - 1) // 2 - n_gen
+
+
+def vr_at_far_from_candidates(cands: ScoreCandidates, index, labels, fars) -> VRResult | None:
+    """Exact VR at ``fars`` over the pairs ``i < j`` of the images ``index`` (rows of the matrix ``cands`` came
+    from), from the candidates alone: every threshold (a k-th highest impostor score), accepted genuine pair and
+    accepted impostor lies at or above ``cands.floor``, so the result equals :func:`vr_at_far_from_scores` on
+    all the scores, bit for bit. ``None`` when fewer than the needed impostors clear the floor."""
+    fars = np.atleast_1d(np.asarray(fars, dtype=np.float64))
+    index, labels = np.asarray(index, dtype=np.int64), np.asarray(labels)
+    n_gen, n_imp = _pair_counts(labels)
+    ks = [n_false_accepts(f, n_imp) for f in fars]
+    size = int(max(index.max(initial=-1), cands.i.max(initial=-1), cands.j.max(initial=-1))) + 1
+    label_of = np.zeros(size, dtype=labels.dtype)
+    member = np.zeros(size, dtype=bool)
+    member[index], label_of[index] = True, labels
+    inside = member[cands.i] & member[cands.j]
+    same = label_of[cands.i] == label_of[cands.j]
+    imp = np.sort(cands.score[inside & ~same])
+    gen = np.sort(cands.score[inside & same])
+    if n_imp == 0 or imp.size < max(max(ks), 1):
+        return None
+    thr = np.array([_threshold_from_kth(k, n_imp, imp[imp.size - k] if 0 < k < n_imp else None, imp[-1]) for k in ks])
+    if np.any(thr < cands.floor):
+        return None
+    t32 = thr.astype(imp.dtype)
+    vr = (gen.size - np.searchsorted(gen, t32, "left")) / n_gen if n_gen else np.full(len(thr), np.nan)
+    fa = (imp.size - np.searchsorted(imp, t32, "left")) / n_imp
+    return VRResult(fars, np.asarray(vr, float), thr, np.asarray(fa, float), n_gen, n_imp)
+
+
+def vr_at_far_from_matrix(sim: np.ndarray, index, labels, fars, **floor_options) -> VRResult | None:
+    """Exact VR at a few small FARs over the pairs ``i < j`` of the images ``index`` of a precomputed float32
+    similarity matrix, without copying their scores out: :func:`impostor_floor`, one pass of
+    :func:`candidates_above`, :func:`vr_at_far_from_candidates`. ``None``: take the full path."""
+    floor = impostor_floor(sim, index, labels, fars, **floor_options)
+    if floor is None:
+        return None
+    sub = np.asarray(index, dtype=np.int64)
+    return vr_at_far_from_candidates(candidates_above(sim, floor), sub, labels, fars)

@@ -38,7 +38,8 @@ import numpy as np
 import pandas as pd
 
 from lrfr.metrics.identification import cmc, open_set_identification, probe_scores, probe_scores_from_matrix
-from lrfr.metrics.roc import all_pairs_scores, all_pairs_scores_from_matrix, similarity_matrix, vr_at_far_from_scores
+from lrfr.metrics.roc import (all_pairs_scores, all_pairs_scores_from_matrix, candidates_above, impostor_floor,
+                              similarity_matrix, vr_at_far_from_candidates, vr_at_far_from_scores)
 from lrfr.protocols.base import Protocol, ProtocolData, ProtocolResult, check_features, find_first, mean_std, pct
 
 
@@ -227,23 +228,32 @@ class BlufrProtocol(Protocol):
         # when the float32 similarity matrix of all images the trials use fits in
         # `similarity_cache_mb`, compute it once and read every trial's scores out of it.
         used = np.unique(np.concatenate([data.test_index[t] for t in trials])) if trials else np.zeros(0, np.int64)
-        sim, where = None, None
+        sim, where, candidates = None, None, None
         if len(trials) > 1 and 4 * len(used) ** 2 <= c.similarity_cache_mb * 2**20:
             sim = similarity_matrix(f[used], chunk=c.chunk, device=c.device)
             where = np.full(len(f), -1, np.int64)
             where[used] = np.arange(len(used))
+            if not c.full_grid:  # the headline's small FARs: one pass keeps every trial's candidate scores
+                floors = [impostor_floor(sim, where[data.test_index[t]], data.labels[data.test_index[t]], vfars)
+                          for t in trials]
+                if None not in floors:
+                    candidates = candidates_above(sim, min(floors))
         for t in tqdm(trials, desc=f"{self.name} trials", unit="trial", disable=not c.progress):
             test = data.test_index[t]
             gal, prb = data.gal_index[t], data.prob_index[t]
+            ver = None
             if sim is not None:
-                scores = all_pairs_scores_from_matrix(sim, where[test], data.labels[test], chunk=c.chunk)
+                if candidates is not None:  # exact from the candidates; None (too few of them) → the full path
+                    ver = vr_at_far_from_candidates(candidates, where[test], data.labels[test], vfars)
+                if ver is None:
+                    ver = vr_at_far_from_scores(all_pairs_scores_from_matrix(sim, where[test], data.labels[test],
+                                                                             chunk=c.chunk), vfars)
                 ps = probe_scores_from_matrix(sim[np.ix_(where[prb], where[gal])], data.labels[gal], data.labels[prb],
                                               rank_over=c.rank_over)
             else:
-                scores = all_pairs_scores(f[test], data.labels[test], chunk=c.chunk, device=c.device)
+                ver = vr_at_far_from_scores(all_pairs_scores(f[test], data.labels[test], chunk=c.chunk,
+                                                             device=c.device), vfars)
                 ps = probe_scores(f[gal], data.labels[gal], f[prb], data.labels[prb], rank_over=c.rank_over, device=c.device)
-            ver = vr_at_far_from_scores(scores, vfars)
-            del scores
             osi = open_set_identification(ps, ofars, oranks)
             rates = cmc(ps, cranks)
             row = {"trial": t + 1, "n_genuine_pairs": ver.n_genuine, "n_impostor_pairs": ver.n_impostor,
