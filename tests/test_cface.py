@@ -422,6 +422,20 @@ def test_lrfr_run_writes_the_results_table_figures_and_shipped_size_generators(t
     assert shipped["dtype"] == "float16" and sr.load(out / "cface_v2.pt").name == "cface-v2"
     assert {"cface-v1 acc_sr", "cface-v2 acc_sr", "acc_hr"} <= set(result["final"])
     assert (out / "stage1" / "grid.png").is_file() and (out / "stage4" / "training.png").is_file()
+    # the deployment pair: the CNN^R stage 4 left, a recognizer file beside the generator, scoring its probes
+    from lrfr import recognition
+
+    assert "cface_v2_cnn_r.pt" in names
+    cnn_r = recognition.load(weights=out / "cface_v2_cnn_r.pt")
+    stage4 = recognition.load(weights=out / "stage4" / "recognizer.pt")
+    for a, b in zip(cnn_r.state_dict().values(), stage4.state_dict().values()):
+        assert torch.allclose(a, b.half().float())  # stored at run.weights_dtype
+    from lrfr.evaluation import evaluate
+
+    pair = evaluate([str(out / "cface_v2.pt")], protocol="lfw", data=data["eval"]["data"], scale=8,
+                    weights=cnn_r_file, probe_weights=out / "cface_v2_cnn_r.pt", progress=False,
+                    workdir=tmp_path / "w").iloc[0]
+    assert pair["probe_recognizer_sha256"] != pair["recognizer_sha256"]
 
 
 @pytest.mark.parametrize("name", ["cface.toml", "cface_synth.toml"])

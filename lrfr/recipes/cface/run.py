@@ -1,7 +1,8 @@
 """``lrfr run`` for ``kind = "cface"``: Algorithm 1's stages (:mod:`lrfr.recipes.cface.algorithm`), then
 C-Face-v1 and -v2 scored on the protocols.
 
-Writes, beside the stage folders: ``cface_v1.pt`` / ``cface_<ablation>.pt`` (``run.weights_dtype``),
+Writes, beside the stage folders: ``cface_v1.pt`` / ``cface_<ablation>.pt`` (``run.weights_dtype``), and
+``cface_<ablation>_cnn_r.pt``, the CNN^R stage 4 left (the recognizer Algorithm 1 pairs with its generator),
 ``results.csv`` / ``.md`` / ``.json`` (``lrfr.evaluate`` on ``eval.protocols``, scored by the original
 CNN^R unless ``eval.recognizer`` names another — named with its sha256), ``losses.png`` (per stage),
 ``grid.png`` (HR / LR / bicubic / v1 / v2) and ``final.json``.
@@ -24,6 +25,7 @@ def run_cface(cfg, *, resume: bool = True, progress: bool = True, allow_changed:
     from lrfr.io import atomic_write_text
     from lrfr.report import save_sr_grid, write_table
     from lrfr.recipes.cface.algorithm import PACKAGED_RECOGNIZER, train_cface
+    from lrfr.recipes.cface.config import stages_of
     from lrfr.recognition.weights import recognizer_identity
     from lrfr.weights import PACKAGED, resolve
     from lrfr.recipes.cface.report import markdown_table, plot_stage_losses
@@ -68,6 +70,16 @@ def run_cface(cfg, *, resume: bool = True, progress: bool = True, allow_changed:
         files.append(sr_models.save(stage_model, out / f"{name.replace('-', '_')}.pt", dtype=cfg.run.weights_dtype,
                                     meta={**meta, "pipeline": name}))
         generators[name] = sr_models.load(files[-1], device=device)
+    if (stage4 := out / "stage4" / "recognizer.pt").is_file() and 4 in stages_of(cfg):
+        # the deployment pair of Algorithm 1: C-Face-v2 with the CNN^R its stages 3-4 fine-tuned on D^SR
+        # (lrfr evaluate --sr cface_v2.pt --probe-weights cface_v2_cnn_r.pt)
+        from lrfr import recognition
+        from lrfr.recognition.weights import save_recognizer
+
+        dtype = {"float32": torch.float32, "float16": torch.float16}[cfg.run.weights_dtype]
+        cnn_r = recognition.load(cfg.recognizer.arch or None, weights=stage4).to(dtype)
+        files.append(save_recognizer(cnn_r, out / f"cface_{cfg.ablation.replace('-', '_')}_cnn_r.pt",
+                                     meta={**meta, "pipeline": f"cface-{cfg.ablation} CNN^R (stage 4)"}))
     final = {}
     if validate is not None:
         for name, g in generators.items():
