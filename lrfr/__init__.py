@@ -21,8 +21,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 __version__ = "0.1.0"
 
 # Subpackages load on first use, so `import lrfr` stays light (no torch, faiss or MTCNN until needed).
-_SUBPACKAGES = {"data", "sr", "recognition", "losses", "index", "engine", "recipes", "metrics", "protocols", "bench",
-                "cli", "train"}  # train: deprecated aliases of engine and recipes
+_SUBPACKAGES = {"data", "sr", "recognition", "losses", "index", "engine", "recipes", "results", "metrics",
+                "protocols", "bench", "cli", "train"}  # train: deprecated aliases of engine and recipes
 
 
 def __getattr__(name):
