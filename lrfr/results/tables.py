@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from lrfr.results.export import facts_key
 from lrfr.results.scoring import recorded_rows
 from lrfr.results.study import Study, subset_name
 
@@ -63,7 +64,8 @@ def main_rows(study: Study, table: pd.DataFrame, labels) -> list[str]:
             continue
         lfw, blufr = by["lfw"], by["blufr"]
         first_lfw = lfw.iloc[0]
-        f = facts.get(label, {})
+        f = facts.get(facts_key(label, int(first_lfw["seed"])), {})  # the facts of the row's first seed
+        images = (f.get("generator_images") or f.get("recognizer_images", 0)) if f else 0
         rows.append("| " + " | ".join([
             f"`{label}`",
             _cell(lfw, "accuracy_mean", fold_std="accuracy_std"),
@@ -72,7 +74,7 @@ def main_rows(study: Study, table: pd.DataFrame, labels) -> list[str]:
             _cell(by["celeba"], "accuracy_mean", fold_std="accuracy_std") if "celeba" in by else "—",
             "—" if pd.isna(first_lfw["psnr"]) else f"{lfw['psnr'].mean():.2f} / {lfw['ssim'].mean():.3f}",
             _cell(by[subset], "accuracy_mean") if subset in by else "—",
-            f"{f['train_seconds'] / 60:.1f} min, {f['generator_images']:,}" if f else "—",
+            f"{f['train_seconds'] / 60:.1f} min, {images:,}" if f else "—",
             f"`{str(_pinned_sha(first_lfw))[:12]}`" if f else "—",
         ]) + " |")
     return rows
