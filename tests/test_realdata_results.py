@@ -22,38 +22,48 @@ STUDY = Study(RESULTS / "real-8x.toml")
 
 
 def _committed():
-    """(label, seed, facts) of every committed model file, from results/weights/training.json."""
+    """(label, seed, facts, entry) of every committed model file, from results/weights/training.json."""
     facts = json.loads((RESULTS / "weights" / "training.json").read_text())
-    return sorted((key.split("@s")[0], f.get("seed", 0), f) for key, f in facts.items())
+    out = []
+    for key, f in sorted(facts.items()):
+        label, seed = key.split("@s")[0], f.get("seed", 0)
+        entry = next(fe for fe in STUDY.entries(label) if fe.seed == seed)
+        out.append((label, seed, f, entry))
+    return out
+
+
+def _file_of(entry):
+    """The committed file a row rests on: its probe recognizer when it has one, else its generator."""
+    return STUDY.resolve(entry.probe) if entry.probe else STUDY.model(entry)
 
 
 def test_every_committed_generator_has_its_row_and_hash():
     from lrfr.fingerprint import file_sha256
 
     table = pd.read_csv(RESULTS / "real-8x.csv")
-    for label, seed, facts in _committed():
+    for label, seed, facts, entry in _committed():
         path = RESULTS / "weights" / facts["file"]
         assert file_sha256(path) == facts["sha256"], f"{path} is not the file the table was made with"
-        assert any(fe.seed == seed and STUDY.model(fe) == path for fe in STUDY.entries(label)), \
-            f"{path} is not the study's model of {label} seed {seed}"
+        assert _file_of(entry) == path, f"{path} is not the study's file of {label} seed {seed}"
         rows = table[(table["front_end"] == label) & (table["seed"] == seed)]
         assert set(rows["protocol"]) >= {"lfw", "blufr", "celeba", "lfw_subset600"}, (label, seed)
-        assert (rows["sr_sha256"] == facts["sha256"]).all(), (label, seed)
+        column = "probe_recognizer_sha256" if entry.probe else "sr_sha256"
+        assert (rows[column] == facts["sha256"]).all(), (label, seed)
         assert path.stat().st_size < 5e6  # a few MB each (fp16)
 
 
 @pytest.mark.realdata
 @pytest.mark.slow
-@pytest.mark.parametrize("label, seed", [(label, seed) for label, seed, _ in _committed()])
+@pytest.mark.parametrize("label, seed", [(label, seed) for label, seed, _, _ in _committed()])
 def test_committed_generator_reproduces_its_lfw_subset_accuracy(label, seed, lfw_root, mobilefacenet_weights, tmp_path):
-    facts = {(l, s): f for l, s, f in _committed()}[(label, seed)]
+    entry = {(l, s): e for l, s, _, e in _committed()}[(label, seed)]
     table = pd.read_csv(RESULTS / "real-8x.csv")
     expected = table[(table["front_end"] == label) & (table["seed"] == seed)
                      & (table["protocol"] == "lfw_subset600")]["accuracy_mean"].item()
     root = subset_pairs(lfw_root, tmp_path / "lfw600", per_fold=30)
-    got = lrfr.evaluate([str(RESULTS / "weights" / facts["file"])], protocol="lfw", data=root,
-                        recognizer="mobilefacenet", weights=mobilefacenet_weights, scale=8,
-                        workdir=tmp_path / "work", progress=False).iloc[0]
+    got = lrfr.evaluate([str(STUDY.model(entry))], protocol="lfw", data=root, recognizer="mobilefacenet",
+                        weights=mobilefacenet_weights, probe_weights=STUDY.resolve(entry.probe) if entry.probe else None,
+                        setting=entry.setting or "both_low", scale=8, workdir=tmp_path / "work", progress=False).iloc[0]
     print(f"\n{label} (seed {seed}): LFW 600-pair subset {100 * got['accuracy_mean']:.2f}% (table: {100 * expected:.2f}%)")
     assert got["n_images"] > 0 and abs(got["accuracy_mean"] - expected) <= 0.01
 

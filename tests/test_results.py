@@ -161,6 +161,11 @@ def test_export_evaluate_table_and_resume(study, capsys):
     assert main(["results", "evaluate", str(study / "study.toml"), "--quiet"]) == 0
     assert [p.stat().st_mtime_ns for p in parts] == mtimes  # resumed: nothing scored again
     assert "done" not in capsys.readouterr().out
+    for part in parts:  # a fresh checkout: only the committed table is there; its rows are the record
+        part.unlink()
+    assert main(["results", "evaluate", str(study / "study.toml"), "--quiet"]) == 0
+    assert not list((study / "work" / "parts" / "small").glob("*.csv")) and "done" not in capsys.readouterr().out
+    assert pd.read_csv(study / "tiny.csv").equals(table)
 
 
 def test_grid(study):

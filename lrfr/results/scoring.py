@@ -76,8 +76,9 @@ def is_file_model(study: Study, fe) -> bool:
 
 def evaluate(study: Study, scorer: str | None = None, only: list[str] | None = None, redo: bool = False,
              progress: bool = True) -> list[Path]:
-    """Score every front-end entry (or those labelled ``only``) under ``scorer`` (default: the main one);
-    returns the part files written. Missing model files are skipped with a line saying so."""
+    """Score every front-end entry (or those labelled ``only``) under ``scorer`` (default: the main one) on
+    every data root it has not been scored on (neither a part file nor a row of the committed ``STEM.csv``;
+    ``redo``: all of them again); returns the part files written. Missing model files are skipped, saying so."""
     from lrfr.io import atomic_write_text
 
     scorer = scorer or study.main_scorer
@@ -89,6 +90,7 @@ def evaluate(study: Study, scorer: str | None = None, only: list[str] | None = N
     parts = study.resolve(study.spec.work) / "parts" / scorer
     parts.mkdir(parents=True, exist_ok=True)
     written = []
+    done = _committed_keys(study)  # what the committed STEM.csv already holds is not scored again (unless redo)
     sub = study.spec.subset
     for fe in study.spec.front_end:
         if only and fe.label not in only:
@@ -102,7 +104,7 @@ def evaluate(study: Study, scorer: str | None = None, only: list[str] | None = N
             if is_subset and not is_file_model(study, fe):
                 continue  # the subset pins model files; names and packaged files need no pin
             part = parts / f"{fe.label}-s{fe.seed}-{data_name}.csv"
-            if part.is_file() and not redo:
+            if not redo and (part.is_file() or (fe.label, fe.seed, scorer, data_name) in done):
                 continue
             table = score_one(study, fe, scorer, protocols, _data_root(study, data_name), progress)
             table.insert(3, "data", data_name)
@@ -113,6 +115,24 @@ def evaluate(study: Study, scorer: str | None = None, only: list[str] | None = N
     return written
 
 
+def _committed_keys(study: Study) -> set[tuple]:
+    """(front-end, seed, scorer, data) of every row of the committed ``STEM.csv``."""
+    committed = study.out(".csv")
+    if not committed.is_file():
+        return set()
+    rows = _with_seed_and_data(pd.read_csv(committed))
+    return {(r.front_end, int(r.seed), r.scorer, r.data) for r in rows.itertuples()}
+
+
+def _with_seed_and_data(old: pd.DataFrame) -> pd.DataFrame:
+    """A table written before seeds and data roots were recorded: seed 0, the real-face study's data names."""
+    if "seed" not in old.columns:
+        old.insert(1, "seed", 0)
+    if "data" not in old.columns:
+        old.insert(3, "data", old["protocol"].replace({"blufr": "lfw"}))
+    return old
+
+
 def recorded_rows(study: Study) -> pd.DataFrame:
     """Every scored row: this checkout's part files, then the committed ``STEM.csv`` for the rows no part
     file holds (a CSV written before seeds were recorded counts as seed 0)."""
@@ -120,11 +140,7 @@ def recorded_rows(study: Study) -> pd.DataFrame:
     tables = [pd.read_csv(p) for p in parts]
     committed = study.out(".csv")
     if committed.is_file():
-        old = pd.read_csv(committed)
-        if "seed" not in old.columns:
-            old.insert(1, "seed", 0)
-        if "data" not in old.columns:  # written before data roots were named: the real-face study's names
-            old.insert(3, "data", old["protocol"].replace({"blufr": "lfw"}))
+        old = _with_seed_and_data(pd.read_csv(committed))
         if tables:
             new_keys = pd.concat(tables, ignore_index=True)[ROW_KEYS].drop_duplicates()
             old = old.merge(new_keys, on=ROW_KEYS, how="left", indicator=True)
