@@ -52,9 +52,14 @@ def test_every_committed_generator_has_its_row_and_hash():
         assert path.stat().st_size < 5e6  # a few MB each (fp16)
 
 
+#: the rows the slow check re-scores: each label's first seed (its other seeds' files are pinned by their hash
+#: above and scored by the same code, so re-scoring them would spend CI time on nothing new)
+FIRST_SEEDS = sorted({label: min(s for l, s, _, _ in _committed() if l == label) for label, _, _, _ in _committed()}.items())
+
+
 @pytest.mark.realdata
 @pytest.mark.slow
-@pytest.mark.parametrize("label, seed", [(label, seed) for label, seed, _, _ in _committed()])
+@pytest.mark.parametrize("label, seed", FIRST_SEEDS)
 def test_committed_generator_reproduces_its_lfw_subset_accuracy(label, seed, lfw_root, mobilefacenet_weights, tmp_path):
     entry = {(l, s): e for l, s, _, e in _committed()}[(label, seed)]
     table = pd.read_csv(RESULTS / "real-8x.csv")
