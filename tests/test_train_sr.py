@@ -171,3 +171,21 @@ def test_the_packaged_real_face_generators_are_the_committed_table_rows():
         info = read_model(path, family="sr")
         assert info["dtype"] == "float16" and info["meta"]["trained_on"] == "folder:runs/celeba-split/train"
         assert sr.load(path).super_resolve(torch.rand(1, 3, 14, 12)).shape == (1, 3, 112, 96)
+
+
+def test_the_packaged_low_resolution_recognizer_is_the_committed_student():
+    """packaged:lr_mobilefacenet_celeba.pt is the real-face table's bicubic + student row's recognizer, byte for byte,
+    a MobileFaceNet (112×96 in) that loads as a recognizer and records its teacher and training data."""
+    import json
+
+    from lrfr import recognition
+    from lrfr.fingerprint import file_sha256
+    from lrfr.recognition.weights import read_weights
+
+    facts = json.loads((Path(__file__).resolve().parents[1] / "results" / "weights" / "training.json").read_text())
+    path = packaged_path("lr_mobilefacenet_celeba.pt")
+    assert file_sha256(path) == facts["bicubic+student"]["sha256"]
+    meta = read_weights(path)["meta"]
+    assert meta["front_end"] == "bicubic" and meta["also_trained_on"] and meta["teacher"]["arch"] == "mobilefacenet"
+    model = recognition.load(weights=path)
+    assert model.arch == "mobilefacenet" and model(torch.rand(2, 3, 112, 96)).shape == (2, 128)

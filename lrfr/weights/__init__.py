@@ -16,6 +16,9 @@ model cards in the README):
 
 - ``srgan_celeba.pt``: SRGAN 8× (``pipelines/srgan_celeba.toml``; results/weights/srgan.pt)
 - ``cface_celeba.pt``: C-Face-v2 8× (``pipelines/cface_celeba.toml``; results/weights/cface_v2.pt)
+- ``lr_mobilefacenet_celeba.pt``: a MobileFaceNet for bicubic 14×12 faces, distilled from the CASIA
+  MobileFaceNet (research use) on CelebA and faces-extra-112x96 (``pipelines/distill_celeba.toml``;
+  results/weights/distill_celeba.pt); a recognizer file (``--probe-weights``)
 """
 from __future__ import annotations
 
