@@ -127,6 +127,21 @@ def test_insightface_convention_by_hand():
     np.testing.assert_allclose(r.threshold, [0.59, 0.01])
     np.testing.assert_allclose(r.accuracy, [1.0, 0.5])
     assert r.conventions["predict_same"] == "distance < threshold"
+    # per pair, as judged: the same pair of fold 1 (d = 0.586 against t = 0.01) is the one wrong
+    np.testing.assert_array_equal(r.pair_correct, [True, True, False, True])
+    np.testing.assert_allclose(r.pair_score, [0.0, 2.0, 2 - np.sqrt(2), 4.0], atol=1e-12)
+
+
+def test_per_pair_outcomes_are_the_fold_accuracies():
+    fa, fb, same, folds = _two_fold_sphereface_case()
+    r = kfold_accuracy(fa, fb, same, folds, "sphereface", threshold_step=0.001)
+    # from the working of test_sphereface_fold_mean_uses_training_folds_only: fold 0's impostor (G, H) is the
+    # one pair judged wrong, at the cosine 15/17 after fold 1's mean was subtracted
+    np.testing.assert_array_equal(r.pair_correct[folds == 0], same[folds == 0])
+    assert r.pair_correct[folds == 1].all()
+    assert r.pair_score[(folds == 0) & ~same][0] == pytest.approx(15 / 17)
+    for k, f in enumerate(r.folds):
+        assert r.pair_correct[folds == f].mean() == r.accuracy[k]
 
 
 def test_fit_threshold_on_all_pairs():

@@ -101,3 +101,29 @@ def test_the_committed_table_is_what_the_study_writes(study):
         begin, end = markers(study, "tables")
         body = study.resolve(study.spec.copy_into).read_text()
         assert body.split(begin, 1)[1].split(end, 1)[0] == "\n" + page_copy(text)
+
+
+def test_the_failure_analysis_is_its_table():
+    """results/real-8x-failures.*: every pair's outcome under each front-end is the one the table counted (its
+    share of right pairs is the committed seed-0 LFW accuracy, fold by fold where the row keeps its folds), and the Markdown is what the committed
+    per-pair file gives (`lrfr results failures results/real-8x.toml ...` writes both)."""
+    import numpy as np
+
+    from lrfr.results.failures import render
+
+    pairs = pd.read_csv(RESULTS / "real-8x-failures.csv.gz")
+    labels = [c[len("correct_"):] for c in pairs.columns if c.startswith("correct_")]
+    assert labels[:2] == ["hr", "bicubic"] and len(labels) > 2 and len(pairs) == 6000
+    table = pd.read_csv(RESULTS / "real-8x.csv")
+    for label in labels:
+        row = table[(table["front_end"] == label) & (table["seed"] == 0) & (table["protocol"] == "lfw")
+                    & (table["data"] == "lfw") & (table["scorer"] == STUDY.main_scorer)].iloc[0]
+        assert abs(pairs[f"correct_{label}"].mean() - row["accuracy_mean"]) < 1e-12, label  # equal folds
+        if isinstance(row["accuracy_per_fold"], str):  # (rows scored before the column existed have none)
+            per_fold = pairs.groupby("fold")[f"correct_{label}"].mean().to_numpy()
+            assert np.allclose(per_fold, json.loads(row["accuracy_per_fold"]), atol=1e-12), label
+    text = (RESULTS / "real-8x-failures.md").read_text()
+    assert text == render(STUDY, pairs, labels, "lfw")
+    begin, end = markers(STUDY, "failures", "lrfr results failures results/real-8x.toml")
+    page = STUDY.resolve(STUDY.spec.copy_into).read_text()
+    assert page.split(begin + "\n", 1)[1].split(end, 1)[0] == page_copy(text)

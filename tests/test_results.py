@@ -205,3 +205,41 @@ def test_unknown_label_and_missing_scorer_weights(study, tmp_path, capsys):
     moved.write_text((study / "study.toml").read_text().replace('weights = "scorer.pt"', 'weights = "gone.pt"'))
     assert main(["results", "evaluate", str(moved)]) == 2
     assert "gone.pt: the weights of scorer 'small' are not there" in capsys.readouterr().err
+
+
+def test_failures_counts_each_pair_as_the_protocol_did(study, capsys):
+    """``lrfr results failures``: every pair's outcome per front-end, read from the protocol run itself — each
+    front-end's share of right pairs is its table accuracy — with the lost/mended counts of the Markdown
+    recomputed here from the per-pair file; a second call scores nothing again."""
+    import numpy as np
+
+    assert main(["results", "export", str(study / "study.toml")]) == 0
+    assert main(["results", "failures", str(study / "study.toml"), "--data", "faces", "--only", "tiny",
+                 "--quiet"]) == 0
+    pairs = pd.read_csv(study / "tiny-failures.csv.gz")
+    n_pairs = sum(1 for line in (study / "faces" / "pairs.txt").read_text().splitlines()[1:] if line.strip())
+    assert len(pairs) == n_pairs and set(pairs["fold"]) == set(range(1, 11))
+    assert sorted(p.name for p in (study / "work" / "failures" / "small").glob("*.csv")) == [
+        "bicubic-s0-faces.csv", "hr-s0-faces.csv", "tiny-s0-faces.csv"]
+    if not (study / "tiny.csv").is_file():  # (run alone: the table this is checked against)
+        assert main(["results", "evaluate", str(study / "study.toml"), "--quiet"]) == 0
+    table = pd.read_csv(study / "tiny.csv")
+    for label in ("hr", "bicubic", "tiny"):
+        row = table[(table["front_end"] == label) & (table["protocol"] == "lfw") & (table["seed"] == 0)].iloc[0]
+        per_fold = pairs.groupby("fold")[f"correct_{label}"].mean().to_numpy()
+        assert np.allclose(per_fold, json.loads(row["accuracy_per_fold"]), atol=1e-12)
+    md = (study / "tiny-failures.md").read_text()
+    hr_ok, tiny_ok, bic_ok = (pairs[f"correct_{x}"].to_numpy(bool) for x in ("hr", "tiny", "bicubic"))
+    line = next(x for x in md.splitlines() if x.startswith("| `tiny`"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    same = pairs["same"].to_numpy(bool)
+    assert cells[5] == str(int((~tiny_ok & same).sum())) and cells[6] == str(int((~tiny_ok & ~same).sum()))
+    assert cells[7] == f"{int((hr_ok & ~tiny_ok).sum())} ({int((hr_ok & ~tiny_ok & same).sum())})"
+    assert cells[8] == str(int((~bic_ok & tiny_ok).sum())) and cells[9] == str(int((bic_ok & ~tiny_ok).sum()))
+    assert (study / "tiny-failures.png").stat().st_size > 1000
+    mtimes = [p.stat().st_mtime_ns for p in (study / "work" / "failures" / "small").glob("*.csv")]
+    assert main(["results", "failures", str(study / "study.toml"), "--data", "faces", "--only", "tiny", "--quiet"]) == 0
+    assert [p.stat().st_mtime_ns for p in (study / "work" / "failures" / "small").glob("*.csv")] == mtimes
+    capsys.readouterr()
+    assert main(["results", "failures", str(study / "study.toml"), "--data", "faces", "--only", "nobody"]) == 2
+    assert "nobody not in" in capsys.readouterr().err

@@ -7,6 +7,7 @@ COMMANDS = {
     "evaluate": "score every front-end (resumable: one part file per row), then write the tables",
     "table": "write STEM.csv and STEM.md from the scored rows (and the page that copies them)",
     "grid": "draw STEM.png: faces at HR, LR, bicubic and through each front-end",
+    "failures": "where it fails: every pair's outcome per front-end (--only), score distributions, the pairs that flip",
 }
 
 
@@ -16,7 +17,10 @@ def register(sub) -> None:
                                    "is the real-face table): " + "; ".join(f"{k}: {v}" for k, v in COMMANDS.items()))
     p.add_argument("action", choices=list(COMMANDS), help="what to do")
     p.add_argument("study", help="the study TOML, e.g. results/real-8x.toml")
-    p.add_argument("--only", nargs="+", metavar="LABEL", help="export/evaluate: these front-ends only (default: all)")
+    p.add_argument("--only", nargs="+", metavar="LABEL",
+                   help="export/evaluate: these front-ends only (default: all); failures: the front-ends to compare "
+                        "with hr and bicubic (default: every label of the first section)")
+    p.add_argument("--data", default="lfw", help="failures: the pairs data root of the study (default: lfw)")
     p.add_argument("--scorer", help="evaluate: the recognizer that scores (default: the study's first)")
     p.add_argument("--redo", action="store_true", help="evaluate: score again where a part file exists")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -49,6 +53,13 @@ def run(args) -> int:
         from lrfr.results.tables import write
 
         print(write(study))
+    elif args.action == "failures":
+        from lrfr.results.failures import write as write_failures
+
+        labels = args.only or (study.spec.section[0].rows if study.spec.section else study.labels)
+        files = write_failures(study, labels, data_name=args.data, scorer=args.scorer, progress=not args.quiet)
+        print(files[1].read_text())
+        print("wrote " + ", ".join(str(f) for f in files))
     else:
         from lrfr.results.figures import grid
 

@@ -188,6 +188,10 @@ class KFoldResult:
     n_pairs: np.ndarray  # test pairs per fold
     ddof: int = 0
     conventions: dict = field(default_factory=dict)
+    #: per pair, in the input order: the score it was judged with (its test fold's, after that fold's mean
+    #: subtraction where the convention has one) and whether the fold's threshold judged it right
+    pair_score: np.ndarray | None = None
+    pair_correct: np.ndarray | None = None
 
     @property
     def mean(self) -> float:
@@ -238,6 +242,7 @@ def kfold_accuracy(
     if not conv["mean_subtraction"]:
         all_scores = pair_scores(a, b, conv["score"])
     acc, thr, tr_acc, n = [], [], [], []
+    pair_score, pair_correct = np.zeros(len(same)), np.zeros(len(same), bool)
     for f in fold_ids:
         test, train = folds == f, folds != f
         if conv["mean_subtraction"]:
@@ -246,7 +251,9 @@ def kfold_accuracy(
         else:
             scores = all_scores
         t, best = best_threshold(scores[train], same[train], thresholds, conv["higher_is_same"], conv["tie"], conv["select"])
-        acc.append(accuracy_at_threshold(scores[test], same[test], t, conv["higher_is_same"], conv["tie"]))
+        ok = correct_mask(scores[test], same[test], t, conv["higher_is_same"], conv["tie"])
+        acc.append(float(np.mean(ok)))  # = accuracy_at_threshold on the test fold
+        pair_score[test], pair_correct[test] = scores[test], ok
         thr.append(t)
         tr_acc.append(best)
         n.append(int(test.sum()))
@@ -259,7 +266,8 @@ def kfold_accuracy(
         "threshold_grid": grid_desc,
         "std_ddof": ddof,
     }
-    return KFoldResult(np.asarray(fold_ids), np.asarray(acc), np.asarray(thr), np.asarray(tr_acc), np.asarray(n), ddof, conventions)
+    return KFoldResult(np.asarray(fold_ids), np.asarray(acc), np.asarray(thr), np.asarray(tr_acc), np.asarray(n), ddof,
+                       conventions, pair_score, pair_correct)
 
 
 def fit_threshold(feat_a, feat_b, same, convention: str = "sphereface", *, threshold_step=None, thresholds=None,

@@ -43,7 +43,8 @@ class ProtocolResult:
     ``summary``: flat ``{str: float}`` (headline metrics with ``_mean``/``_std`` suffixes, the
     thresholds used); ``per_fold``: one row per fold/trial; ``curves``: ``"roc": (far, tar)``,
     ``"cmc": (ranks, rate)``, … where meaningful; ``conventions``: how everything was computed;
-    ``headline``: the summary keys a paper's table would show, in order.
+    ``headline``: the summary keys a paper's table would show, in order; ``per_pair``: pairs protocols'
+    outcome of every pair.
     """
 
     protocol: str
@@ -52,6 +53,9 @@ class ProtocolResult:
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     conventions: dict[str, Any] = field(default_factory=dict)
     headline: list[str] = field(default_factory=list)
+    #: pairs protocols: one row per pair — its pairs-file line, fold, kind, images, plain cosine, the score and
+    #: fold threshold it was judged with, and whether it was judged right (what ``lrfr results failures`` reads)
+    per_pair: pd.DataFrame | None = None
 
     def __str__(self) -> str:
         lines = [f"{self.protocol}:"]

@@ -199,6 +199,19 @@ def evaluate_pairs(proto: Protocol, data: PairsData, features) -> ProtocolResult
             "n_pairs": kf.n_pairs,
         }
     )
+    image = [str(Path(q).relative_to(data.image_dir)) if data.image_dir and Path(q).is_relative_to(data.image_dir)
+             else str(q) for q in data.image_paths]
+    per_pair = pd.DataFrame({
+        "line": data.pair_lines if len(data.pair_lines) == len(data.same) else np.zeros(len(data.same), np.int64),
+        "fold": data.folds + 1,
+        "same": data.same,
+        "a": [image[i] for i in data.pair_index[:, 0]],
+        "b": [image[i] for i in data.pair_index[:, 1]],
+        "cosine": cos,
+        "judged_score": kf.pair_score,
+        "fold_threshold": kf.threshold[np.searchsorted(kf.folds, data.folds)],
+        "correct": kf.pair_correct,
+    })
     conventions = dict(proto.conventions)
     conventions.update(kf.conventions)
     conventions["threshold_all_pairs"] = (
@@ -212,4 +225,5 @@ def evaluate_pairs(proto: Protocol, data: PairsData, features) -> ProtocolResult
         curves={"roc": (far, tar)},
         conventions=conventions,
         headline=["accuracy_mean", "accuracy_std", "threshold_mean"] + [f"vr@far={pct(x)}" for x in vr.far[:1]],
+        per_pair=per_pair,
     )

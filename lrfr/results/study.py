@@ -1,6 +1,6 @@
 """A study: the front-ends, seeds, recognizers and protocols of one results table, as a TOML file.
 
-``lrfr results COMMAND STUDY.toml`` (split, export, evaluate, table, grid) reads one of these; the
+``lrfr results COMMAND STUDY.toml`` (split, export, evaluate, table, grid, failures) reads one of these; the
 real-face table of ``results/`` is ``results/real-8x.toml``. Paths are relative to the study file;
 ``{shared}`` stands for the shared data folder (``$LRFR_SHARED``, else ``../shared`` beside the
 repository that holds the study). Every key::
@@ -14,7 +14,8 @@ repository that holds the study). Every key::
     weights = "weights"                 # where `export` copies model files (and training.json)
     histories = "histories"             # where `export` copies training histories
     work = "../runs/real8x"             # part files (one per scored row: resumable) and caches
-    copy_into = "../docs/real-faces.md" # optional: a page that shows the tables between two markers
+    copy_into = "../docs/real-faces.md" # optional: a page that shows the tables between two markers (and
+                                        # `failures`' table, where it has that table's two markers)
     headline_into = "../README.md"      # optional: a page that shows the first section only
     grid = "lfw"                        # optional: STEM.png shows faces of this data root through each front-end
 

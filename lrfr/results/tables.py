@@ -28,7 +28,7 @@ MAIN_HEADER = (
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
 )
 
-BEGIN = "<!-- {stem} {part}: written by `lrfr results table {study}`; do not edit -->"
+BEGIN = "<!-- {stem} {part}: written by `{command}`; do not edit -->"
 END = "<!-- {stem} {part} end -->"
 
 
@@ -224,18 +224,19 @@ def headline(text: str) -> str:
     return copy if end < 0 else copy[: end + 1]
 
 
-def markers(study: Study, part: str = "tables") -> tuple[str, str]:
-    """The two lines a page holds a copy between (``part``: "tables" or "headline")."""
-    return (BEGIN.format(stem=study.spec.stem, part=part, study=study.name),
+def markers(study: Study, part: str = "tables", command: str = "") -> tuple[str, str]:
+    """The two lines a page holds a copy between (``part``: "tables", "headline" or "failures"; ``command``:
+    the one that writes it, by default ``lrfr results table STUDY``)."""
+    return (BEGIN.format(stem=study.spec.stem, part=part, command=command or f"lrfr results table {study.name}"),
             END.format(stem=study.spec.stem, part=part))
 
 
-def copy_into_page(study: Study, page_path: str, copy: str, part: str) -> None:
+def copy_into_page(study: Study, page_path: str, copy: str, part: str, command: str = "") -> None:
     """A page's copy of (part of) the tables, between its two markers (so it never goes stale)."""
     from lrfr.io import atomic_write_text
 
     page = study.resolve(page_path)
-    begin, end = markers(study, part)
+    begin, end = markers(study, part, command)
     body = page.read_text()
     if begin not in body or end not in body:
         raise ValueError(f"{page} lacks the markers {begin!r} … {end!r} the tables go between")
