@@ -260,13 +260,9 @@ def main() -> None:
     up = sub.add_parser("unpack", help="here: the returned tar files into runs/gpu/")
     up.add_argument("folder", help="the device call's files_at folder")
     args = p.parse_args()
-    from lrfr.cli import USER_ERRORS, error_message
+    from lrfr.cli import run_script
 
-    try:
-        {"pack": pack, "train": train, "unpack": unpack}[args.command](args)
-    except USER_ERRORS as err:
-        print(f"device_table {args.command}: error: {error_message(err)}", file=sys.stderr)
-        sys.exit(2)
+    run_script(f"device_table {args.command}", {"pack": pack, "train": train, "unpack": unpack}[args.command], args)
 
 
 if __name__ == "__main__":

@@ -103,13 +103,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("command", choices=["prepare", "commands", "plot"])
     args = p.parse_args()
-    from lrfr.cli import USER_ERRORS, error_message
+    from lrfr.cli import run_script
 
-    try:
-        {"prepare": prepare, "commands": commands, "plot": plot}[args.command](args)
-    except USER_ERRORS as err:
-        print(f"scaling {args.command}: error: {error_message(err)}", file=sys.stderr)
-        sys.exit(2)
+    run_script(f"scaling {args.command}", {"prepare": prepare, "commands": commands, "plot": plot}[args.command], args)
 
 
 if __name__ == "__main__":

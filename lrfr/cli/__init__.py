@@ -57,6 +57,17 @@ def error_message(err: BaseException) -> str:
     return "; ".join(line.strip() for line in msg.splitlines() if line.strip()) or type(err).__name__
 
 
+def run_script(name: str, handler, args) -> None:
+    """A driver script's ``main`` (``results/*.py``): ``handler(args)``, a user error as one line and exit 2."""
+    try:
+        handler(args)
+    except USER_ERRORS as err:
+        if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        print(f"{name}: error: {error_message(err)}", file=sys.stderr)
+        sys.exit(2)
+
+
 def _show_warning(command: str):
     default = warnings.showwarning
 
