@@ -79,9 +79,9 @@ def plot(args) -> None:
         acc = 100 * g["accuracy_mean"].to_numpy()
         b, a = np.polyfit(np.log(n), acc, 1)
         far = 10 * n.max()
-        ax.plot(n, acc, "o", label=f"{method}: {a:.1f} + {b:.2f}·ln N")
+        (points,) = ax.plot(n, acc, "o", label=f"{method}: {a:.1f} + {b:.2f}·ln N")
         xs = np.geomspace(n.min(), far, 50)
-        ax.plot(xs, a + b * np.log(xs), "--", lw=0.8)
+        ax.plot(xs, a + b * np.log(xs), "--", lw=0.8, color=points.get_color())
         lines.append(f"{method}: held-out CelebA accuracy = {a:.2f} + {b:.2f}·ln(identities); at {far:,} identities "
                      f"(10× {n.max()}): {a + b * np.log(far):.1f}%")
     for label, style in (("hr", ":"), ("bicubic", "-.")):
