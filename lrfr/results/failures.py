@@ -14,6 +14,7 @@ One ``lrfr.evaluate`` per front-end, kept as a part file in the study's work fol
 """
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +37,8 @@ def pair_outcomes(study: Study, labels: list[str], data_name: str, scorer: str |
                   progress: bool = True) -> pd.DataFrame:
     """One row per pair of ``data_name`` (a pairs protocol: LFW or CelebA), with ``cos_LABEL`` and
     ``correct_LABEL`` for every label (its seed-0 entry, scored as the study scores it)."""
-    from lrfr.evaluation import evaluate
     from lrfr.io import atomic_write_text
+    from lrfr.results.scoring import score_one
 
     scorer = scorer or study.main_scorer
     spec = study.spec.scorers[scorer]
@@ -61,13 +62,7 @@ def pair_outcomes(study: Study, labels: list[str], data_name: str, scorer: str |
             model = study.model(fe)
             if isinstance(model, Path) and not model.is_file():
                 raise FileNotFoundError(f"{model}: the model file of {label!r} is not there (lrfr results export first)")
-            table = evaluate([str(model)], protocol=[protocol], data=study.data_root(data_name),
-                             recognizer=spec.arch or None,
-                             weights=study.resolve(spec.weights) if spec.weights else None, scale=study.spec.scale,
-                             setting=fe.setting or study.spec.setting, degrade=study.spec.degrade,
-                             probe_recognizer=fe.probe_arch or None,
-                             probe_weights=study.resolve(fe.probe) if fe.probe else None,
-                             workdir=study.resolve(study.spec.work) / "workdir", progress=progress)
+            table = score_one(study, fe, scorer, [protocol], study.data_root(data_name), progress, identity=False)
             result = next(iter(table.attrs["results"].values()))
             if result.per_pair is None:
                 raise ValueError(f"protocol {protocol!r} is not a pairs protocol: it has no per-pair outcomes")
@@ -125,7 +120,7 @@ def hard_core(outcomes: pd.DataFrame, learned: list[str], reference: str) -> np.
     return ok
 
 
-def markdown(study: Study, outcomes: pd.DataFrame, table: pd.DataFrame, labels: list[str], reference: str,
+def markdown(outcomes: pd.DataFrame, table: pd.DataFrame, labels: list[str], reference: str,
              baseline: str | None, data_name: str, command: str) -> str:
     n = len(outcomes)
     same = outcomes["same"].to_numpy(bool)
@@ -213,11 +208,9 @@ def _flipped_faces(study: Study, outcomes: pd.DataFrame, reference: str, label: 
     largest reference margin: the pair at HR above, through ``label`` below."""
     import torch
 
-    from lrfr import sr as sr_models
-    from lrfr.data.degrade import upsample
     from lrfr.data.degradations import degrade_batch
     from lrfr.data.folders import read_images, resolve_lfw_images
-    from lrfr.weights import resolve
+    from lrfr.results.figures import front_end_faces
 
     lost = outcomes[outcomes[f"correct_{reference}"] & ~outcomes[f"correct_{label}"]]
     if lost.empty:
@@ -234,10 +227,7 @@ def _flipped_faces(study: Study, outcomes: pd.DataFrame, reference: str, label: 
     lr = degrade_batch(hr, study.spec.scale, study.spec.degrade, key=(0,))
     model = study.model(_seed0(study, label))
     with torch.no_grad():
-        if model == "bicubic":
-            sr = upsample(lr, scale=study.spec.scale)
-        else:
-            sr = sr_models.load(resolve(model) if isinstance(model, str) else model).super_resolve(lr)
+        sr = front_end_faces(study, model, lr)
     panels = []
     for k, (_, r) in enumerate(picked.iterrows()):
         top = torch.cat([hr[2 * k], hr[2 * k + 1]], dim=2)
@@ -260,7 +250,10 @@ def write(study: Study, labels: list[str], data_name: str = "lfw", scorer: str |
     outcomes = rounded(pair_outcomes(study, labels, data_name, scorer, progress), labels)
     stem = f"{study.spec.stem}-failures"
     csv = study.root / f"{stem}.csv.gz"
-    atomic_write(csv, lambda tmp: outcomes.to_csv(tmp, index=False, compression={"method": "gzip", "mtime": 0}))
+    # gzip without a name or a time in its header (to_csv would store the temporary file's name): the same
+    # outcomes give the same bytes
+    packed = gzip.compress(outcomes.to_csv(index=False).encode(), mtime=0)
+    atomic_write(csv, lambda tmp: tmp.write_bytes(packed))
     md = atomic_write_text(study.root / f"{stem}.md", render(study, outcomes, labels, data_name, reference, baseline))
     learned = [x for x in labels if x not in (reference, baseline)]
     png = figure(study, outcomes, labels, reference, learned, data_name, study.root / f"{stem}.png")
@@ -287,4 +280,4 @@ def render(study: Study, outcomes: pd.DataFrame, labels: list[str], data_name: s
     learned = [x for x in labels if x not in (reference, baseline)]
     command = f"lrfr results failures {study.name} --data {data_name} --only {' '.join(learned)}"
     table = summary(outcomes, labels, reference, baseline)
-    return markdown(study, outcomes, table, labels, reference, baseline, data_name, command)
+    return markdown(outcomes, table, labels, reference, baseline, data_name, command)

@@ -6,17 +6,26 @@ from pathlib import Path
 from lrfr.results.study import Study
 
 
+def front_end_faces(study: Study, model, lr):
+    """``lr`` through a front-end as :meth:`Study.model` names it: ``"bicubic"``, ``packaged:NAME`` or a file."""
+    from lrfr import sr as sr_models
+    from lrfr.data.degrade import upsample
+    from lrfr.weights import resolve
+
+    if model == "bicubic":
+        return upsample(lr, scale=study.spec.scale)
+    return sr_models.load(resolve(model) if isinstance(model, str) else model).super_resolve(lr)
+
+
 def grid(study: Study, n: int = 6) -> Path:
     """Faces spread evenly over the ``grid`` data root, through the seed-0 model of every file front-end
     of the first section (all labels when the study has no section)."""
     import torch
 
-    from lrfr import sr as sr_models
     from lrfr.data.degrade import upsample
     from lrfr.data.degradations import degrade_batch
     from lrfr.data.folders import open_faces
     from lrfr.report import save_sr_grid
-    from lrfr.weights import resolve
 
     if not study.spec.grid:
         raise ValueError(f"{study.path}: no grid = \"DATA NAME\" to draw faces from")
@@ -33,6 +42,5 @@ def grid(study: Study, n: int = 6) -> Path:
             model = study.model(fe) if fe is not None else None
             if model in (None, "hr", "bicubic") or (isinstance(model, Path) and not model.is_file()):
                 continue
-            path = resolve(model) if isinstance(model, str) else model
-            panels[label] = sr_models.load(path).super_resolve(lr)
+            panels[label] = front_end_faces(study, model, lr)
     return save_sr_grid(panels, study.out(".png"), max_rows=n)

@@ -45,8 +45,10 @@ def _data_root(study: Study, name: str) -> Path:
     return study.data_root(name)
 
 
-def score_one(study: Study, fe, scorer: str, protocols: list[str], data: Path, progress: bool = True) -> pd.DataFrame:
-    """``lrfr.evaluate`` of one front-end entry under one scorer, its rows labelled with front-end, seed, scorer."""
+def score_one(study: Study, fe, scorer: str, protocols: list[str], data: Path, progress: bool = True,
+              identity: bool | None = None) -> pd.DataFrame:
+    """``lrfr.evaluate`` of one front-end entry under one scorer, its rows labelled with front-end, seed, scorer
+    (``table.attrs["results"]``: each protocol's result). ``identity``: None = the study's setting."""
     from lrfr.evaluation import evaluate
 
     spec = study.spec.scorers[scorer]
@@ -54,7 +56,7 @@ def score_one(study: Study, fe, scorer: str, protocols: list[str], data: Path, p
     table = evaluate([str(model)], protocol=protocols, data=data, recognizer=spec.arch or None,
                           weights=study.resolve(spec.weights) if spec.weights else None, scale=study.spec.scale,
                           setting=fe.setting or study.spec.setting, degrade=study.spec.degrade,
-                          identity=study.spec.identity,
+                          identity=study.spec.identity if identity is None else identity,
                           probe_recognizer=fe.probe_arch or None,
                           probe_weights=study.resolve(fe.probe) if fe.probe else None,
                           workdir=study.resolve(study.spec.work) / "workdir", progress=progress)
