@@ -153,7 +153,8 @@ def _join(a: Extracted, b: Extracted) -> Extracted:
         return b
     return Extracted(np.concatenate([a.features, b.features]), np.concatenate([a.psnr, b.psnr]),
                      np.concatenate([a.ssim, b.ssim]), {**a.skipped, **b.skipped},
-                     {k: a.seconds.get(k, 0.0) + b.seconds.get(k, 0.0) for k in {**a.seconds, **b.seconds}})
+                     {k: a.seconds.get(k, 0.0) + b.seconds.get(k, 0.0) for k in {**a.seconds, **b.seconds}},
+                     np.concatenate([a.check, b.check]))
 
 
 @dataclass
@@ -293,6 +294,8 @@ def evaluate(
     probe_recognizer: nn.Module | str | None = None,
     probe_weights: str | Path | None = None,
     identity: bool = False,
+    fast: bool = False,
+    feature_dir: str | Path | None = None,
 ) -> pd.DataFrame:
     """Evaluate one or more SR front-ends on one or more protocols; one row per (SR model, protocol).
 
@@ -319,6 +322,14 @@ def evaluate(
         (``probe_recognizer``, ``probe_recognizer_sha256``); not given, the reference embeds everything.
     identity: add the column ``identity_similarity`` (:func:`identity_similarity`: the mean cosine between
         each LR → SR face's features and its HR face's; embeds the HR faces too, once per call's cache).
+    fast: embed in bfloat16 autocast instead of float32 (opt-in; the SR front-ends still run as
+        they are). Every row says its ``embed_precision``; a fast row also reports, for the first
+        :data:`lrfr.features.FAST_CHECK_FACES` faces of each embedded set, the cosine between the bf16
+        and the fp32 features (``fast_check_faces``, ``fast_check_cosine_min``, ``_mean``). What bf16
+        does to the protocols' figures on real LFW is measured by ``lrfr bench fast`` (docs/benchmarks.md).
+    feature_dir: a folder where each set of features is stored on disk and found again, in this process
+        or a later one, under a key of everything that made it (:mod:`lrfr.feature_store`); a row
+        whose features came from it reports zero seconds for every stage but the protocol's.
     on_bad_image: ``"error"`` (default): an image that cannot be read, or is not of the
         recognizer's input size, stops the run naming it. ``"skip"``: such images are left out
         with every pair that uses them, and reported (module doc).
@@ -349,8 +360,10 @@ def evaluate(
         if hasattr(proto.config, "progress"):
             proto.config.progress = proto.config.progress and progress
 
+    precision = "bf16" if fast else "fp32"
     pinned = {"lrfr_version": lrfr_version(), **recs.names(), "degrade": spec, "degrade_seed": int(degrade_seed),
-              "setting": setting, "scale": scale, "sr_sha256": {}, "protocol_config_sha256": {}}
+              "setting": setting, "scale": scale, "embed_precision": precision, "sr_sha256": {},
+              "protocol_config_sha256": {}}
     rows, results, conventions, headline, skipped, seconds = [], {}, {}, {}, {}, {}
     for proto in protos:
         prepared = proto.prepare(root, workdir=workdir)
@@ -361,7 +374,8 @@ def evaluate(
         proto_sha = pinned["protocol_config_sha256"][proto.name] = protocol_config_sha256(proto)
         for sr in srs:
             extract = dict(scale=scale, flip=proto.flip, degrade=spec, batch_size=batch_size, device=device,
-                           progress=progress, cache=cache, on_bad_image=on_bad_image, degrade_seed=degrade_seed)
+                           progress=progress, cache=cache, on_bad_image=on_bad_image, degrade_seed=degrade_seed,
+                           precision=precision, feature_dir=feature_dir)
             ex = setting_features(prepared, n_hr, sr, recs, **extract)
             data, feats, q_psnr, q_ssim = prepared, ex.features, ex.psnr, ex.ssim
             removed = {"n_pairs_removed": 0}
@@ -399,7 +413,12 @@ def evaluate(
                 "n_images": len({str(p) for p in data.image_paths}),
                 "psnr": float(np.nanmean(q_psnr)) if np.isfinite(q_psnr).any() else np.nan,
                 "ssim": float(np.nanmean(q_ssim)) if np.isfinite(q_ssim).any() else np.nan,
+                "embed_precision": precision,
             }
+            if fast:
+                row.update(fast_check_faces=len(ex.check),
+                           fast_check_cosine_min=float(ex.check.min()) if len(ex.check) else np.nan,
+                           fast_check_cosine_mean=float(ex.check.mean()) if len(ex.check) else np.nan)
             if identity:
                 row["identity_similarity"] = identity_similarity(prepared, n_hr, sr, recs, ex.features, **extract)
             if on_bad_image == "skip":

@@ -33,7 +33,9 @@ def format_table(table: pd.DataFrame) -> str:
     headline = table.attrs.get("headline", {})
     blocks = []
     for proto, rows in table.groupby("protocol", sort=False):
-        cols = [c for c in LEADING + _headline_columns(headline.get(proto, [])) if c in rows]
+        # a bf16 (fast) row shows its precision and how far bf16 moved its features from fp32
+        fast = ["embed_precision", "fast_check_cosine_min"] if "fast_check_faces" in rows else []
+        cols = [c for c in LEADING + fast + _headline_columns(headline.get(proto, [])) if c in rows]
         shown = rows[cols].dropna(axis=1, how="all")
         with pd.option_context("display.width", 200, "display.max_columns", 30,
                                "display.float_format", "{:.4f}".format):

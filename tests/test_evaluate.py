@@ -36,8 +36,9 @@ def test_rows_columns_and_quality(export, tiny_recognizer, tmp_path):
     assert ("bicubic", "blufr") in table.attrs["results"]
 
 
-def test_features_are_cached_across_protocols_and_calls(export, tiny_recognizer, tmp_path, monkeypatch):
-    clear_cache()
+@pytest.fixture
+def embed_calls(monkeypatch):
+    """The number of images of every lrfr.recognition.embed call (a real embed, counted)."""
     calls = []
     real_embed = lrfr.recognition.embed
 
@@ -46,6 +47,12 @@ def test_features_are_cached_across_protocols_and_calls(export, tiny_recognizer,
         return real_embed(model, images, **kw)
 
     monkeypatch.setattr(lrfr.recognition, "embed", counting)
+    return calls
+
+
+def test_features_are_cached_across_protocols_and_calls(export, tiny_recognizer, tmp_path, embed_calls):
+    clear_cache()
+    calls = embed_calls
     lrfr.evaluate("bicubic", protocol="blufr", recognizer=tiny_recognizer, data=export, workdir=tmp_path, progress=False)
     n_first = sum(calls)
     assert n_first == 80  # every exported image once
@@ -178,3 +185,89 @@ def test_feature_cache_is_bounded_while_a_generator_trains(export, tiny_recogniz
     finally:
         set_cache_entries(old)
         clear_cache()
+
+
+def test_fast_rows_say_bf16_and_how_far_it_moved_the_features(export, tmp_path):
+    """fast=True embeds in bf16 under its own cache key; every row names its precision, and a fast row
+    reports the bf16 vs fp32 cosine of its first faces (a real check: an fp32 row has none)."""
+    clear_cache()
+    torch.manual_seed(0)
+    rec = lrfr.recognition.build("mobilefacenet").eval()  # BatchNorm: the CPU default folds it
+    exact = lrfr.evaluate("bicubic", protocol="lfw", recognizer=rec, data=export, workdir=tmp_path, progress=False)
+    fast = lrfr.evaluate("bicubic", protocol="lfw", recognizer=rec, data=export, workdir=tmp_path, progress=False,
+                         fast=True)
+    assert exact.iloc[0]["embed_precision"] == "fp32" and "fast_check_faces" not in exact
+    row = fast.iloc[0]
+    assert row["embed_precision"] == "bf16" and fast.attrs["pinned"]["embed_precision"] == "bf16"
+    assert row["fast_check_faces"] == min(lrfr.features.FAST_CHECK_FACES, row["n_images"])
+    assert 0.98 < row["fast_check_cosine_min"] < 1.0 and row["fast_check_cosine_min"] <= row["fast_check_cosine_mean"]
+    assert fast.attrs["seconds"][("bicubic", "lfw")]["embed"] > 0  # embedded again, not read from fp32's cache
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+        lrfr.features.extract_features([], "bicubic", rec, scale=8, flip=None, precision="int8")
+
+
+def test_blufr_with_the_mirrored_matrix_equals_the_full_row_matrix(export, tiny_recognizer, tmp_path, monkeypatch):
+    """On a SynthFaces export, BLUFR's full grid with the mirrored similarity matrix (half the products)
+    gives exactly the numbers of the matrix computed as full rows (the code before it); its VR also equals
+    the per-trial path's (similarity_cache_mb = 0: one chunked matmul per trial)."""
+    import torch
+
+    import lrfr.protocols.blufr as blufr
+    from lrfr import protocols
+
+    def full_rows(features, chunk=1024, device=None):
+        x = torch.nn.functional.normalize(torch.as_tensor(np.ascontiguousarray(features)), dim=1)
+        return np.concatenate([(x[a:a + chunk] @ x.T).numpy() for a in range(0, len(x), chunk)])
+
+    def run(mb=1024):
+        clear_cache()
+        t = lrfr.evaluate("bicubic", protocol=protocols.get("blufr", similarity_cache_mb=mb, progress=False),
+                          recognizer=tiny_recognizer, data=export, workdir=tmp_path, progress=False)
+        return t.attrs["results"][("bicubic", "blufr")]
+
+    mirrored, per_trial = run(), run(0)
+    monkeypatch.setattr(blufr, "similarity_matrix", full_rows)
+    rows = run()
+    assert mirrored.summary == rows.summary
+    for name in ("roc", "dir", "cmc"):
+        for a, b in zip(mirrored.curves[name], rows.curves[name]):
+            np.testing.assert_array_equal(a, b)
+    vr = [k for k in mirrored.summary if k.startswith("vr@")]
+    assert vr and all(mirrored.summary[k] == per_trial.summary[k] for k in vr)
+
+
+def test_features_on_disk_are_found_again_and_only_for_the_same_settings(export, tiny_recognizer, tmp_path,
+                                                                           embed_calls):
+    """feature_dir: a second evaluation (memory cache cleared, as in a new process) reads the stored features
+    and embeds nothing; another degradation seed, a changed image file or a corrupt store file embed afresh."""
+    import os
+
+    store = tmp_path / "features"
+    calls = embed_calls
+
+    def run(**kw):
+        clear_cache()
+        calls.clear()
+        return lrfr.evaluate("bicubic", protocol="lfw", recognizer=tiny_recognizer, data=export, workdir=tmp_path,
+                             progress=False, feature_dir=store, **kw)
+
+    first = run()
+    assert calls and len(list(store.glob("*.npz"))) == 1
+    again = run()
+    assert calls == []  # nothing embedded: read from the store
+    assert again.iloc[0]["accuracy_mean"] == first.iloc[0]["accuracy_mean"]
+    assert again.iloc[0]["ssim"] == first.iloc[0]["ssim"]
+    assert again.attrs["seconds"][("bicubic", "lfw")]["embed"] == 0.0
+    run(degrade_seed=1)
+    assert calls and len(list(store.glob("*.npz"))) == 2  # another key, another file
+    image = lrfr.protocols.get("lfw").prepare(export).image_paths[0]  # an image the protocol uses
+    st = image.stat()
+    os.utime(image, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the same bytes, but a changed file
+    run()
+    assert calls and len(list(store.glob("*.npz"))) == 3
+    for f in store.glob("*.npz"):
+        f.write_bytes(b"not an npz")
+    run()
+    assert calls  # unreadable files are ignored and written again
+    run()
+    assert calls == []

@@ -100,3 +100,19 @@ def test_psnr_leaves_its_inputs_untouched():
     for kw in ({}, {"crop_border": 2}, {"y_channel": True}):
         psnr(x, y, **kw)
         assert torch.equal(x, x0) and torch.equal(y, y0)
+
+
+def test_chunked_quality_equals_the_whole_batch_bit_for_bit(monkeypatch):
+    """psnr/ssim walk a batch in slices of quality.CHUNK images; each image is measured on its own, so the
+    slices change nothing (a batch of 37 leaves a remainder slice)."""
+    import torch
+
+    from lrfr.metrics import quality
+
+    torch.manual_seed(3)
+    y = torch.rand(37, 3, 40, 32)
+    x = (y + 0.1 * torch.randn_like(y)).clamp(0, 1)
+    sliced = quality.psnr(x, y), quality.ssim(x, y), quality.ssim(x, y, y_channel=True, crop_border=2)
+    monkeypatch.setattr(quality, "CHUNK", 10**6)
+    whole = quality.psnr(x, y), quality.ssim(x, y), quality.ssim(x, y, y_channel=True, crop_border=2)
+    assert quality.CHUNK > 37 and all(torch.equal(a, b) for a, b in zip(sliced, whole))

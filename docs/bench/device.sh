@@ -6,8 +6,8 @@
 #   bash docs/bench/device.sh evaluate   # needs .carry/shared/{data/lfw,weights}: real LFW + the CASIA MobileFaceNet
 #   bash docs/bench/device.sh train      # needs .whl/faiss_cpu-*.whl (compare-face mining in C-Face's stage 1)
 #
-# evaluate: `lrfr bench evaluate` (LFW-BLUFR 8x end to end, bicubic and a learned front-end) and
-#           `lrfr bench protocols` (BLUFR on precomputed features) on CUDA.
+# evaluate: `lrfr bench evaluate` (LFW-BLUFR 8x end to end, bicubic and a learned front-end),
+#           `lrfr bench protocols` (BLUFR on precomputed features) on CUDA, and `lrfr bench fast`.
 # train:    `pytest -m cuda` (bf16/fp16 training, resume, GPU -> CPU resume, device-side evaluation),
 #           `lrfr bench cface` (stage-1 step: fp32 vs bf16 vs bf16 + channels_last at batch 64 and 256),
 #           `lrfr bench recognition` on CUDA.
@@ -43,6 +43,8 @@ case "$part" in
     export LRFR_SHARED=$PWD/.carry/shared
     python3 -m lrfr bench evaluate --device cuda --out "$out" 2>&1 | tee "$out/evaluate.log" | grep -v '^  "' || true
     python3 -m lrfr bench protocols --device cuda --out "$out" 2>&1 | tee "$out/protocols.log" | tail -n 3 || true
+    # bf16 vs fp32 embedding on the GPU (evaluate's default device there): speed and what it does to the figures
+    python3 -m lrfr bench fast --out "$out" 2>&1 | tee "$out/fast.log" | grep -v '^  "' || true
     ;;
   train)
     python3 -m pytest -q -m cuda -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$out/pytest-cuda.log" | tail -n 15 || true

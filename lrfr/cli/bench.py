@@ -1,13 +1,13 @@
 """``lrfr bench``: speed and memory figures, written as JSON (targets live here, never in tests)."""
 from __future__ import annotations
 
-BENCHES = ["protocols", "recognition", "index", "synth", "sr", "cface", "distill", "evaluate"]
+BENCHES = ["protocols", "recognition", "index", "synth", "sr", "cface", "distill", "evaluate", "fast"]
 #: the benches that time more than one device (``--device`` chooses)
 DEVICE_BENCHES = {"protocols", "recognition", "sr", "cface", "distill", "evaluate"}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("bench", help="benchmarks → JSON (protocols, recognition, index, synth, sr, cface, distill, evaluate; all: every one + report.json, summary.md)")
+    p = sub.add_parser("bench", help="benchmarks → JSON (protocols, recognition, index, synth, sr, cface, distill, evaluate, fast; all: every one + report.json, summary.md)")
     p.add_argument("names", nargs="+", choices=BENCHES + ["all"], help="which benchmark(s)")
     p.add_argument("--out", default="runs/bench", help="folder for NAME.json (default runs/bench)")
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not the stated figures")
@@ -20,6 +20,7 @@ def register(sub) -> None:
 def run(args) -> int:
     import importlib
     import json
+    import time
     from pathlib import Path
 
     from lrfr.bench.common import machine_info, write_json
@@ -31,7 +32,8 @@ def run(args) -> int:
         module = importlib.import_module(f"lrfr.bench.{name}")
         print(f"== bench {name}{' (quick)' if args.quick else ''}")
         kwargs = {"device": args.device} if name in DEVICE_BENCHES else {}
-        result = {"bench": name, "quick": args.quick, "machine": machine_info(), **module.run(out, quick=args.quick, **kwargs)}
+        result = {"bench": name, "quick": args.quick, "date": time.strftime("%Y-%m-%d"), "machine": machine_info(),
+                  **module.run(out, quick=args.quick, **kwargs)}
         path = write_json(out / f"{name}.json", result)
         results[name] = result
         print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2, default=float))

@@ -35,6 +35,12 @@ def register(sub) -> None:
     p.add_argument("--on-bad-image", choices=["error", "skip"], default="error",
                    help="an image that cannot be read or has the wrong size: stop naming it (error, default), or "
                         "leave it and its pairs out and list them (skip)")
+    p.add_argument("--fast", action="store_true",
+                   help="embed in bfloat16 instead of float32 (opt-in): each row says so and reports the bf16 vs "
+                        "fp32 feature cosine of its first faces; the effect on LFW/BLUFR: lrfr bench fast")
+    p.add_argument("--feature-dir", default=None,
+                   help="keep each set of features in this folder and reuse it when the same images, front-end, "
+                        "recognizer and settings come again (keyed by all of them; default: memory only)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=run)
 
@@ -50,7 +56,8 @@ def run(args) -> int:
         scale=args.scale, batch_size=args.batch_size, device=args.device, degrade=args.degrade,
         workdir=args.workdir, progress=not args.quiet, on_bad_image=args.on_bad_image,
         setting=args.setting, degrade_seed=args.degrade_seed, probe_recognizer=args.probe_recognizer,
-        probe_weights=args.probe_weights, identity=args.identity,
+        probe_weights=args.probe_weights, identity=args.identity, fast=args.fast,
+        feature_dir=args.feature_dir,
     )
     out = Path(args.out)
     print(format_table(table))
@@ -63,5 +70,9 @@ def run(args) -> int:
             print(f"  {item['path']}: {item['reason']}")
         if len(images) > 20:
             print(f"  ... and {len(images) - 20} more")
+    if args.fast:
+        print("fast: the recognizer ran in bfloat16, not float32 (embed_precision); fast_check_cosine_min compares "
+              "its features with float32 on the first faces of each row; what bf16 does to LFW and BLUFR figures is "
+              "measured by `lrfr bench fast` (docs/benchmarks.md)")
     print("wrote " + ", ".join(str(f) for f in files))
     return 0

@@ -48,6 +48,16 @@ class ProbeScores:
     rank_over: str = "identity"
 
 
+def _count_at_least(m, threshold):
+    """Per row of ``m``, how many entries are ``>= threshold`` (a column). On the CPU numpy counts
+    the comparison 3.5× faster than torch's bool → int64 sum (BLUFR's 9k × 1k blocks: 6 vs 21 ms)."""
+    import torch
+
+    if m.device.type == "cpu":
+        return torch.from_numpy(np.count_nonzero(m.numpy() >= threshold.numpy(), axis=1).astype(np.int64))
+    return (m >= threshold).sum(dim=1)
+
+
 def _block(s, gal_ids, probe_id, n_ids, rank_over, mate_col=None):
     """Genuine flag, mate score, rank and max score for one ``(probes, gallery)`` torch score block.
 
@@ -66,7 +76,7 @@ def _block(s, gal_ids, probe_id, n_ids, rank_over, mate_col=None):
         else:
             m = s
         mate_score = m.gather(1, mate_col.clamp(min=0)[:, None])
-        beaten_by = (m >= mate_score).sum(dim=1) - 1  # every column scoring >= the mate, less the mate itself
+        beaten_by = _count_at_least(m, mate_score) - 1  # every column scoring >= the mate, less the mate itself
         mate_score = mate_score[:, 0]
     else:
         mate = gal_ids[None, :] == probe_id[:, None]

@@ -199,20 +199,30 @@ def all_pairs_scores(features, labels, chunk: int = 1024, device=None, normalize
 
 def similarity_matrix(features, chunk: int = 1024, device=None, normalize: bool = True) -> np.ndarray:
     """The full ``N × N`` float32 cosine similarity matrix (``4·N²`` bytes: 0.7 GB for LFW's
-    13,233 images), computed in row chunks; for reuse across trials that share images."""
+    13,233 images), computed in row chunks; for reuse across trials that share images.
+
+    The matrix is exactly symmetric (callers may read ``sim[j, i]`` for ``sim[i, j]``): each row
+    chunk computes its columns from the diagonal on, and the block below the diagonal is its
+    mirror. That is half the multiply-adds of full rows (LFW on 2 cores: ~1.4 → ~0.7 s), and the
+    products are the same floats as full rows (tested: ``tests/test_metrics_candidates.py``).
+    """
     import torch
 
     dev = _torch_device(device)
     x = torch.as_tensor(np.ascontiguousarray(features), dtype=torch.float32).to(dev)
     if normalize:
         x = torch.nn.functional.normalize(x, dim=1)
-    out = np.empty((x.shape[0], x.shape[0]), dtype=np.float32)
+    n = x.shape[0]
+    out = np.empty((n, n), dtype=np.float32)
+    dst = torch.from_numpy(out)
     with torch.no_grad():
-        for a in range(0, x.shape[0], chunk):
-            if dev.type == "cpu":  # straight into the matrix: the same product, without a 50 MB copy a chunk
-                torch.mm(x[a:a + chunk], x.T, out=torch.from_numpy(out[a:a + chunk]))
+        for a in range(0, n, chunk):
+            b = min(a + chunk, n)
+            if dev.type == "cpu":  # straight into the matrix, without a copy of the block
+                torch.mm(x[a:b], x[a:].T, out=dst[a:b, a:])
             else:
-                out[a:a + chunk] = (x[a:a + chunk] @ x.T).cpu().numpy()
+                dst[a:b, a:] = (x[a:b] @ x[a:].T).cpu()
+            dst[b:, a:b] = dst[a:b, b:].T  # the mirror: columns a..b of the rows below this chunk
     return out
 
 
@@ -223,8 +233,8 @@ def all_pairs_scores_from_matrix(sim: np.ndarray, index, labels, chunk: int = 10
     order, end, n_gen, n_imp = _label_order(labels)
     rows = index[order]
 
-    def block(a, b):
-        return sim[np.ix_(rows[a:b], rows[a:])]
+    def block(a, b):  # whole rows (contiguous copies), then their columns: 4× faster than sim[np.ix_(...)]
+        return np.take(sim[rows[a:b]], rows[a:], axis=1)
 
     return _collect(len(rows), end, n_gen, n_imp, block, chunk)
 

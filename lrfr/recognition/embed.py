@@ -82,6 +82,9 @@ def _batches(images: Any, batch_size: int, num_workers: int,
 
 def _autocast(device: torch.device, amp: Any):
     if amp is None or amp is False or amp == "fp32":
+        if device.type == "cuda":  # fp32 means fp32: cuDNN would otherwise run convolutions in TF32
+            c = torch.backends.cudnn
+            return c.flags(enabled=c.enabled, benchmark=c.benchmark, deterministic=c.deterministic, allow_tf32=False)
         return nullcontext()
     if amp == "auto":
         if device.type != "cuda":
@@ -113,7 +116,8 @@ def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size
         With a flip, each forward runs ``2 · batch_size`` images (original and mirrored together).
     device : where to run; the model is moved there if needed. Default: the model's device.
     amp : ``"auto"`` = bf16 autocast on CUDA, fp32 elsewhere; ``"bf16"``/``"fp16"`` force it;
-        ``"fp32"``/``None`` disable it. The output is float32 in every case.
+        ``"fp32"``/``None`` disable it (and, on CUDA, cuDNN's TF32 convolutions for the call). The output
+        is float32 in every case. ``lrfr.evaluate`` passes ``"fp32"`` unless asked for ``fast``.
     num_workers : DataLoader workers for Dataset inputs.
     cpu_chunk : on the CPU, forwards run ``cpu_chunk`` images at a time whatever ``batch_size`` is:
         activations of small batches stay in cache (measured on 2 cores with MobileFaceNet:
