@@ -316,8 +316,6 @@ def extract_features(
     from lrfr import feature_store
     from lrfr.data.degradations import canonical
 
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     paths = [str(Path(p)) for p in paths]
     chain = "none" if isinstance(sr, str) and sr == HR else f"{canonical(degrade)}#seed={int(degrade_seed)}"
     key = feature_store.store_key(paths, sr_key=model_key(sr), recognizer_key=recognizer_key or model_key(recognizer),
