@@ -28,11 +28,14 @@ import numpy as np
 FORMAT = "lrfr-features-1"
 
 
-def store_key(paths: list[str], *, sr_key: str | None, recognizer_key: str | None, **settings) -> str | None:
-    """The key text of one extraction (``None``: not storable); ``settings``: scale, degradation, flip, ..."""
+def store_key(paths: list[str], key, **settings) -> str | None:
+    """The key text of one extraction: its in-memory :class:`lrfr.features.FeatureKey` ``key``, the files,
+    lrfr's version and ``settings`` (``on_bad_image``); ``None`` when the front-end or recognizer has no key."""
+    import dataclasses
+
     import lrfr
 
-    if not sr_key or not recognizer_key:
+    if not key.sr or not key.recognizer:
         return None
     files = []
     for p in paths:
@@ -41,8 +44,8 @@ def store_key(paths: list[str], *, sr_key: str | None, recognizer_key: str | Non
             files.append([p, st.st_size, st.st_mtime_ns])
         except OSError:
             files.append([p, None, None])  # a missing file is part of the key (on_bad_image="skip" lists it)
-    return json.dumps({"format": FORMAT, "lrfr": lrfr.__version__, "sr": sr_key, "recognizer": recognizer_key,
-                       **{k: settings[k] for k in sorted(settings)}, "files": files}, sort_keys=True)
+    return json.dumps({"format": FORMAT, "lrfr": lrfr.__version__, **dataclasses.asdict(key), **settings,
+                       "files": files}, sort_keys=True)
 
 
 def _file(folder: Path, key: str) -> Path:

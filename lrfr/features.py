@@ -308,50 +308,7 @@ def extract_features(
     :class:`~lrfr.errors.BadImageError` naming it; ``"skip"`` — such images get NaN rows and are
     listed in ``Extracted.skipped`` with the reason.
     """
-    args = dict(scale=scale, flip=flip, degrade=degrade, batch_size=batch_size, device=device, progress=progress,
-                cache=cache, recognizer_key=recognizer_key, on_bad_image=on_bad_image, degrade_seed=degrade_seed,
-                precision=precision)
-    if feature_dir is None:
-        return _extract_features(paths, sr, recognizer, **args)
-    from lrfr import feature_store
     from lrfr.data.degradations import canonical
-
-    paths = [str(Path(p)) for p in paths]
-    chain = "none" if isinstance(sr, str) and sr == HR else f"{canonical(degrade)}#seed={int(degrade_seed)}"
-    key = feature_store.store_key(paths, sr_key=model_key(sr), recognizer_key=recognizer_key or model_key(recognizer),
-                                  scale=scale, degrade=chain, flip=flip, precision=precision, on_bad_image=on_bad_image)
-    stored = feature_store.load(feature_dir, key)
-    if stored is not None:
-        return stored
-    extracted = _extract_features(paths, sr, recognizer, **args)
-    feature_store.save(feature_dir, key, extracted)
-    return extracted
-
-
-def _extract_features(
-    paths: list[Path],
-    sr: object,
-    recognizer: nn.Module,
-    *,
-    scale: int,
-    flip: str | None,
-    degrade: str,
-    batch_size: int,
-    device: str | torch.device | None,
-    progress: bool,
-    cache: bool,
-    recognizer_key: str | None,
-    on_bad_image: str,
-    degrade_seed: int,
-    precision: str,
-) -> Extracted:
-    """:func:`extract_features` without the disk store."""
-    from tqdm.auto import tqdm
-
-    from lrfr.data.degradations import apply_degradation, canonical
-    from lrfr.data.folders import read_images
-    from lrfr.metrics.quality import psnr, ssim
-    from lrfr.recognition import embed
 
     if on_bad_image not in ON_BAD_IMAGE:
         raise ValueError(f"on_bad_image must be one of {', '.join(ON_BAD_IMAGE)}; got {on_bad_image!r}")
@@ -359,14 +316,52 @@ def _extract_features(
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
-    device = resolve_device(device)
-    sr_key = model_key(sr)
-    rec_key = recognizer_key or model_key(recognizer)
     spec = canonical(degrade)  # a malformed spec fails here, before any image is read
     chain = "none" if isinstance(sr, str) and sr == HR else f"{spec}#seed={int(degrade_seed)}"  # HR is never degraded
-    key = FeatureKey(scale, chain, sr_key, rec_key, flip, precision) if cache and sr_key and rec_key else None
-    store = _cache_store(key)
+    # what makes this set of features: the in-memory cache's key, and (with the files) the disk store's
+    key = FeatureKey(scale, chain, model_key(sr), recognizer_key or model_key(recognizer), flip, precision)
     paths = [str(Path(p)) for p in paths]
+    args = dict(key=key, spec=spec, degrade_seed=degrade_seed, batch_size=batch_size, device=device,
+                progress=progress, cache=cache, on_bad_image=on_bad_image)
+    if feature_dir is None:
+        return _extract_features(paths, sr, recognizer, **args)
+    from lrfr import feature_store
+
+    stored_key = feature_store.store_key(paths, key, on_bad_image=on_bad_image)
+    stored = feature_store.load(feature_dir, stored_key)
+    if stored is not None:
+        return stored
+    extracted = _extract_features(paths, sr, recognizer, **args)
+    feature_store.save(feature_dir, stored_key, extracted)
+    return extracted
+
+
+def _extract_features(
+    paths: list[str],
+    sr: object,
+    recognizer: nn.Module,
+    *,
+    key: FeatureKey,
+    spec: str,
+    degrade_seed: int,
+    batch_size: int,
+    device: str | torch.device | None,
+    progress: bool,
+    cache: bool,
+    on_bad_image: str,
+) -> Extracted:
+    """:func:`extract_features` without the disk store, its arguments checked and ``key`` made."""
+    from tqdm.auto import tqdm
+
+    from lrfr.data.degradations import apply_degradation
+    from lrfr.data.folders import read_images
+    from lrfr.metrics.quality import psnr, ssim
+    from lrfr.metrics.verification import pair_scores
+    from lrfr.recognition import embed
+
+    device = resolve_device(device)
+    scale, flip, precision = key.scale, key.flip, key.precision
+    store = _cache_store(key if cache and key.sr and key.recognizer else None)
     if on_bad_image == "error":
         for p in paths:
             if p in store.bad:
@@ -426,7 +421,7 @@ def _extract_features(
         if precision != "fp32" and checked < FAST_CHECK_FACES:
             n = min(FAST_CHECK_FACES - checked, len(feats))
             exact = embed(recognizer, x[:n], flip=flip, batch_size=batch_size, device=device, amp="fp32")
-            store.check.append(_cosine(feats[:n], exact))
+            store.check.append(pair_scores(feats[:n], exact).astype(np.float32))
         clock.done("embed")
         base = len(store.rows)
         for i, p in enumerate(chunk):
@@ -458,8 +453,3 @@ def _extract_features(
     feats[good], q_psnr[good], q_ssim[good] = store.features[0][rows], store.psnr[0][rows], store.ssim[0][rows]
     return Extracted(feats, q_psnr, q_ssim, skipped, clock.seconds, check)
 
-
-def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine of two feature arrays (float64 sums, float32 result)."""
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    return ((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))).astype(np.float32)

@@ -66,6 +66,22 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write(path, lambda p: p.write_text(text))
 
 
+def replace_between(path: str | Path, begin: str, end: str, inner: str, what: str = "") -> bool:
+    """Rewrite what lies between the marker lines ``begin`` and ``end`` of the text file ``path`` (a page's
+    generated block) with ``inner``, atomically; True if the file changed. A file without both markers raises
+    ``ValueError`` naming it and them (``what``: words added to that message)."""
+    path = Path(path)
+    text = path.read_text()
+    if begin not in text or end not in text:
+        raise ValueError(f"{path} lacks the markers {begin!r} … {end!r}{what}")
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    new = f"{head}{begin}{inner}{end}{tail}"
+    if new != text:
+        atomic_write_text(path, new)
+    return new != text
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as RGB uint8 (H, W, 3); the error names the file and the reason."""
     from PIL import Image, UnidentifiedImageError

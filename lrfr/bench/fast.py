@@ -29,12 +29,9 @@ FIGURES = {
 def _job(data: str | None, weights: str | None, recognizer: str | None) -> dict[str, Any]:
     import tempfile
 
-    import torch
-
     import lrfr
     from lrfr import features, protocols
 
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     work = tempfile.mkdtemp(prefix="lrfr-bench-fast-")
     protos = [protocols.get("lfw"), protocols.get("blufr", full_grid=False, progress=False)]
     tables, seconds = {}, {}

@@ -102,8 +102,12 @@ def _when(result: dict) -> str:
 
 def evaluation_block(bench_dir: Path) -> str:
     """The evaluation-speed table of ``docs/benchmarks.md`` from ``protocols.json``, ``evaluate.json``
-    and ``fast.json`` in ``bench_dir``: every figure read from them, none typed by hand."""
-    lines = [BEGIN, "", "| job | measured | goal |", "| --- | --- | --- |"]
+    and ``fast.json`` in ``bench_dir``: every figure read from them, none typed by hand (with its markers)."""
+    return BEGIN + _evaluation_table(bench_dir) + END
+
+
+def _evaluation_table(bench_dir: Path) -> str:
+    lines = ["", "", "| job | measured | goal |", "| --- | --- | --- |"]
     proto = _load(bench_dir, "protocols")
     if proto and proto.get("cpu"):
         h, g = proto["cpu"]["headline"], proto["cpu"]["full_grid"]
@@ -137,22 +141,14 @@ def evaluation_block(bench_dir: Path) -> str:
                      f"{fast['fp32']['embed_s']:.1f} s fp32 → {fast['bf16']['embed_s']:.1f} s bf16 "
                      f"(**{fast['embed_speedup']:.2f}×**, the fp32 check of the first faces included); figures in "
                      f"points, fp32 → bf16 (difference): {diffs} | opt-in; difference stated |")
-    return "\n".join(lines + ["", END])
+    return "\n".join(lines + ["", ""])
 
 
 def update_page(bench_dir: Path, page: Path) -> bool:
     """Rewrite the generated block of ``page`` from ``bench_dir``; True if it changed."""
-    from lrfr.io import atomic_write_text
+    from lrfr.io import replace_between
 
-    text = Path(page).read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{page}: no generated block (the lines {BEGIN!r} … {END!r})")
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    new = head + evaluation_block(bench_dir) + tail
-    if new != text:
-        atomic_write_text(Path(page), new)
-    return new != text
+    return replace_between(page, BEGIN, END, _evaluation_table(bench_dir), " (no generated block)")
 
 
 if __name__ == "__main__":  # python -m lrfr.bench.report BENCH_DIR PAGE

@@ -233,16 +233,10 @@ def markers(study: Study, part: str = "tables", command: str = "") -> tuple[str,
 
 def copy_into_page(study: Study, page_path: str, copy: str, part: str, command: str = "") -> None:
     """A page's copy of (part of) the tables, between its two markers (so it never goes stale)."""
-    from lrfr.io import atomic_write_text
+    from lrfr.io import replace_between
 
-    page = study.resolve(page_path)
     begin, end = markers(study, part, command)
-    body = page.read_text()
-    if begin not in body or end not in body:
-        raise ValueError(f"{page} lacks the markers {begin!r} … {end!r} the tables go between")
-    head, rest = body.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    atomic_write_text(page, f"{head}{begin}\n{copy}{end}{tail}")
+    replace_between(study.resolve(page_path), begin, end, f"\n{copy}", " the tables go between")
 
 
 def write(study: Study) -> str:
