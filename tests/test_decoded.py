@@ -55,3 +55,27 @@ def test_synthfaces_cache_and_truncated_file_error(tmp_path):
         f.truncate(100)
     with pytest.raises(DecodedCacheError, match="truncated; delete it"):
         decoded(ds, (112, 96), tmp_path, name="synth", progress=False)
+
+
+def test_data_also_mixes_synthfaces_into_a_folder_with_identities_kept_apart(tmp_path):
+    from lrfr.config import ConfigError
+    from lrfr.engine.sections import DataConfig
+    from lrfr.engine.training_set import build_training_set
+
+    rng = np.random.default_rng(1)
+    for k in range(2):
+        for j in range(3):
+            write_image(tmp_path / "faces" / f"id{k}" / f"{j}.png", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    d = DataConfig(source="folder", root=str(tmp_path / "faces"), also=["synth"], n_identities=3, images_per_identity=2, seed=5)
+    mixed = build_training_set(d, (16, 16), progress=False)
+    real = decoded(open_faces(tmp_path / "faces", size=(16, 16)), (16, 16), None, progress=False)
+    synth = SynthFaces(n_identities=3, images_per_identity=2, size=(16, 16), seed=5)
+    assert len(mixed) == 6 + 6 and len(mixed.classes) == 2 + 3
+    assert torch.equal(mixed.images[:6], real.images)  # the folder first, unchanged
+    assert torch.equal(mixed.images[6 + 5], synth[5][0].mul(255).round().to(torch.uint8))
+    assert mixed.labels[:6].max() == 1 and mixed.labels[6:].min() == 2  # no synthetic face joins a real identity
+    assert mixed.classes[0] == "faces/id0" and mixed.classes[2].startswith("synth/")
+    with pytest.raises(ConfigError, match="in_memory"):
+        build_training_set(DataConfig(source="folder", root=str(tmp_path / "faces"), also=["synth"], in_memory=False), (16, 16))
+    with pytest.raises(ConfigError, match="SynthFaces already"):
+        build_training_set(DataConfig(source="synth", also=["synth"]), (16, 16))

@@ -12,7 +12,7 @@ its config module's docstring.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lrfr.config import bounded, section
 
@@ -49,6 +49,10 @@ class DataConfig(FaceSource):
     #: and shared by torchrun's processes ("" = decode into this process's RAM every run)
     cache_dir: str = ""
     workers: int = bounded(2, ge=0)
+    #: more faces trained on together with the source above, their identities kept apart from its own:
+    #: identity folders, or "synth" — SynthFaces drawn with this section's ``n_identities``,
+    #: ``images_per_identity``, ``identity_offset`` and ``seed`` (a synthetic share of every epoch)
+    also: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -1,14 +1,50 @@
-"""The training faces a recipe's ``[data]`` section names: SynthFaces or an identity-labelled folder."""
+"""The training faces a recipe's ``[data]`` section names: SynthFaces or an identity-labelled folder, and the
+``also`` sources joined to it."""
 from __future__ import annotations
 
-from lrfr.data.decoded import decoded
+import dataclasses
+from pathlib import Path
+
+from lrfr.config import ConfigError
+from lrfr.data.decoded import concat_faces, decoded
 from lrfr.engine.sections import DataConfig
+
+#: the ``[data] also`` entry that mixes SynthFaces into a folder's faces
+SYNTH = "synth"
 
 
 def build_training_set(d: DataConfig, size: tuple[int, int], progress: bool = True):
     """The dataset, images at ``size`` (H, W): decoded once to uint8 when ``d.in_memory`` — into RAM, or
-    into a memory-mapped file under ``d.cache_dir`` that later runs reuse (:mod:`lrfr.data.decoded`)."""
-    if d.source == "synth":
+    into a memory-mapped file under ``d.cache_dir`` that later runs reuse (:mod:`lrfr.data.decoded`).
+
+    With ``d.also``, each further source is decoded the same way and the sets are joined in RAM, in order,
+    with their identities kept apart (:func:`lrfr.data.decoded.concat_faces`): the share of each source in an
+    epoch is its share of the faces."""
+    if not d.also:
+        return _one_source(d, size, progress)
+    if not d.in_memory:
+        raise ConfigError("[data] also joins decoded faces: it needs in_memory = true")
+    if d.source == SYNTH and SYNTH in d.also:
+        raise ConfigError("[data] also = ['synth'] mixes SynthFaces into a folder; the source is SynthFaces already")
+    if len(set(d.also)) != len(d.also):
+        raise ConfigError(f"[data] also names a source twice: {list(d.also)}")
+    sets = [_one_source(d, size, progress)]
+    for entry in d.also:
+        if entry == SYNTH:
+            sets.append(_one_source(dataclasses.replace(d, source=SYNTH, also=[]), size, progress))
+        else:
+            sets.append(_one_source(dataclasses.replace(d, source="folder", root=entry, also=[]), size, progress))
+    return concat_faces(sets, names=[source_name(d.source, d.root)] + [source_name(SYNTH if e == SYNTH else "folder", e)
+                                                                        for e in d.also])
+
+
+def source_name(source: str, root: str) -> str:
+    """How a joined source prefixes its identities' names: ``synth``, or the folder's name."""
+    return SYNTH if source == SYNTH else Path(root).name
+
+
+def _one_source(d: DataConfig, size: tuple[int, int], progress: bool):
+    if d.source == SYNTH:
         from lrfr.data.synth import SynthFaces
 
         ds = SynthFaces(n_identities=d.n_identities, images_per_identity=d.images_per_identity,

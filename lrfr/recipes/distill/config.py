@@ -63,8 +63,6 @@ class DistillDataConfig(SRDataConfig):
 
     #: degradation factors; each training face draws one per step (mixed resolutions) — 8 = 112×96 → 14×12
     scales: list[int] = bounded(factory=lambda: [8], ge=1)
-    #: more identity folders trained on together with ``root`` (their identities kept apart from its own)
-    also: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -18,7 +18,6 @@ checkpoints, history and the NaN guard are the engine's. The values are lrfr's: 
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +39,10 @@ SCALE_STREAM, HR_STREAM = 3, 4
 
 
 def training_faces(cfg: DistillPipeline, progress: bool = True):
-    """``data.root`` and every ``data.also`` folder, decoded once and joined (identities kept apart)."""
-    from lrfr.data.decoded import concat_faces
+    """``data.root`` and every ``data.also`` source, decoded once and joined (identities kept apart)."""
     from lrfr.engine.training_set import build_training_set
 
-    size = tuple(cfg.data.hr_size)
-    sets = [build_training_set(cfg.data, size, progress=progress)]
-    for root in cfg.data.also:
-        sets.append(build_training_set(dataclasses.replace(cfg.data, source="folder", root=root), size, progress))
-    return concat_faces(sets, names=[Path(cfg.data.root or "synth").name] + [Path(r).name for r in cfg.data.also])
+    return build_training_set(cfg.data, tuple(cfg.data.hr_size), progress=progress)
 
 
 def build_front_end(cfg: DistillPipeline, device: torch.device) -> tuple[nn.Module, bool]:
