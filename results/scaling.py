@@ -10,6 +10,8 @@ Every run is the real-face recipe unchanged (``pipelines/srgan_celeba.toml``, ``
 ``ablation = "v1"``: stage 1 only), only ``data.root`` differs, so the images seen (12,800 and 9,600) do not
 change with the number of identities. The subsets of the 200 training identities of ``celeba_split.txt`` are
 nested (the first N of one seeded permutation); 589 = those 200 and the 389 of ``faces-extra-112x96``.
+``METHOD_ids200+synth200`` rows are the 200 identities with 200 SynthFaces identities mixed in (``[data] also =
+["synth"]``, 20 faces each, about half of every epoch), at the same images seen: drawn as open markers.
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 SCALING = REPO / "runs" / "scaling"
 SIZES = (25, 50, 100, 200)
 SEED = 0
+#: the --set overrides that mix 200 SynthFaces identities (20 faces each) into a recipe's training faces
+SYNTH_MIX = ("--set 'data.also=[\"synth\"]' --set data.n_identities=200 --set data.images_per_identity=20 "
+             "--set data.identity_offset=500")
 
 
 def _link_all(folder: Path, sources: list[Path]) -> None:
@@ -58,6 +63,11 @@ def commands(args) -> None:
               f"--set run.out='\"runs/scaling/srgan_{n}\"'")
         print(f"lrfr run pipelines/cface_celeba.toml --set ablation='\"v1\"' --set data.root='\"runs/scaling/{n}\"' "
               f"--set run.out='\"runs/scaling/cface_v1_{n}\"'")
+    # the 200 identities with SynthFaces identities 500-699 mixed in (the shipped srgan_synth.pt, every
+    # generator's start, saw identities 0-499); the runs are also the `_synthmix` lever rows of real-8x.toml
+    for recipe, out in (("srgan_celeba.toml", "srgan_synthmix"), ("cface_celeba.toml --set ablation='\"v1\"'",
+                                                                 "cface_v1_synthmix")):
+        print(f"lrfr run pipelines/{recipe} {SYNTH_MIX} --set run.out='\"runs/{out}\"'")
 
 
 def plot(args) -> None:
@@ -71,9 +81,11 @@ def plot(args) -> None:
     import pandas as pd
 
     table = pd.read_csv(REPO / "results" / "scaling.csv")
-    rows = table[(table["protocol"] == "celeba") & table["front_end"].str.contains("_ids")]
+    scaled = table[(table["protocol"] == "celeba") & table["front_end"].str.contains("_ids")]
+    mixed = scaled[scaled["front_end"].str.contains("+synth", regex=False)]
+    rows = scaled.drop(mixed.index)
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    lines = []
+    lines, colours = [], {}
     for method, g in rows.groupby(rows["front_end"].str.split("_ids").str[0]):
         n = g["front_end"].str.split("_ids").str[1].astype(int).to_numpy()
         acc = 100 * g["accuracy_mean"].to_numpy()
@@ -82,8 +94,16 @@ def plot(args) -> None:
         (points,) = ax.plot(n, acc, "o", label=f"{method}: {a:.1f} + {b:.2f}·ln N")
         xs = np.geomspace(n.min(), far, 50)
         ax.plot(xs, a + b * np.log(xs), "--", lw=0.8, color=points.get_color())
+        colours[method] = points.get_color()
         lines.append(f"{method}: held-out CelebA accuracy = {a:.2f} + {b:.2f}·ln(identities); at {far:,} identities "
                      f"(10× {n.max()}): {a + b * np.log(far):.1f}%")
+    # SynthFaces mixed in (METHOD_idsN+synthM): an open marker at the N real identities it trained on
+    for label, acc in zip(mixed["front_end"], 100 * mixed["accuracy_mean"]):
+        method, rest = label.split("_ids")
+        real, synth = rest.split("+synth")
+        ax.plot([int(real)], [acc], "o", mfc="none", color=colours.get(method, "black"),
+                label=f"{method} + {int(synth)} SynthFaces identities")
+        lines.append(f"{label}: held-out CelebA accuracy {acc:.2f}%")
     for label, style in (("hr", ":"), ("bicubic", "-.")):
         ref = table[(table["front_end"] == label) & (table["protocol"] == "celeba")]["accuracy_mean"]
         if len(ref):

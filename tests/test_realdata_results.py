@@ -127,3 +127,25 @@ def test_the_failure_analysis_is_its_table():
     begin, end = markers(STUDY, "failures", "lrfr results failures results/real-8x.toml")
     page = STUDY.resolve(STUDY.spec.copy_into).read_text()
     assert page.split(begin + "\n", 1)[1].split(end, 1)[0] == page_copy(text)
+
+
+@pytest.mark.parametrize("study", STUDIES, ids=[s.spec.stem for s in STUDIES])
+def test_every_committed_model_file_a_study_names_is_the_file_it_scored(study):
+    """Every generator or probe recognizer under results/ that a study's row names has the sha256 that the study's
+    CSV recorded for that row (a file replaced after scoring would silently change what the table means)."""
+    from pathlib import Path
+
+    from lrfr.fingerprint import file_sha256
+
+    table = pd.read_csv(study.out(".csv"))
+    for fe in study.spec.front_end:
+        for file, column in ((study.model(fe), "sr_sha256"),
+                             (study.resolve(fe.probe) if fe.probe else None, "probe_recognizer_sha256")):
+            if not isinstance(file, Path) or RESULTS not in file.parents:
+                continue  # a name, a packaged file, or a run folder's file that is not committed
+            rows = table[(table["front_end"] == fe.label) & (table["seed"] == fe.seed)]
+            if not file.is_file():  # a row the study lists but never ran (its file was never committed)
+                assert not len(rows), f"{study.spec.stem}'s {fe.label} was scored with {file}, which is gone"
+                continue
+            assert len(rows), f"{study.spec.stem}: {file} is committed but {fe.label} seed {fe.seed} has no row"
+            assert (rows[column] == file_sha256(file)).all(), f"{file} is not the file {study.spec.stem}'s {fe.label} scored"
