@@ -3,13 +3,26 @@
 A recipe whose network is frozen for a whole stage should not run it at every step: its features
 (:class:`FrozenFeatures`) or its outputs (:func:`super_resolve_all`) are made once, indexed like the
 training set, and looked up. Both run in eval mode without gradients and return CPU tensors.
+
+Features can also be kept on disk (``cache_dir``, a recipe's ``[data] cache_dir``), so that another seed,
+a resumed run or a second recipe on the same faces and recognizer does not embed them again: the file's
+name is a digest of the decoded pixels, the recognizer (:func:`lrfr.features.module_digest`), the flips,
+the batch size and the device type, so anything that could change a float computes afresh.
 """
 from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from lrfr.engine.batches import take
+
+log = logging.getLogger(__name__)
+#: bump when what a cache file holds changes
+FEATURES_FORMAT = "lrfr-frozen-features/1"
 
 __all__ = ["FrozenFeatures", "super_resolve_all"]
 
@@ -28,15 +41,38 @@ class FrozenFeatures:
         return len(self.plain)
 
     @classmethod
-    @torch.no_grad()
     def compute(cls, recognizer, data, *, hflip: bool, batch_size: int = 64, device=None, workers: int = 2,
-                progress: bool = True) -> "FrozenFeatures":
-        """Embed the whole training set once (eval mode, ``forward_trusted``); features are kept on the CPU."""
+                progress: bool = True, cache_dir: str | Path | None = None) -> "FrozenFeatures":
+        """Embed the whole training set once (eval mode, ``forward_trusted``); features are kept on the CPU.
+
+        With ``cache_dir`` and a pre-decoded set (``data.images``), read them from the file a previous call
+        with the same pixels, recognizer, flips, batch size and device type wrote there, or write it."""
+        device = device if device is not None else next(recognizer.parameters()).device
+        path = None
+        if cache_dir and hasattr(data, "images"):
+            key = _features_key(recognizer, data, hflip, batch_size, torch.device(device).type)
+            path = Path(cache_dir) / f"frozen-features-{key}.pt"
+            cached = _read_features(path, key, len(data), hflip)
+            if cached is not None:
+                log.info("frozen recognizer: features of the training faces read from %s", path)
+                return cached
+        out = cls._embed(recognizer, data, hflip=hflip, batch_size=batch_size, device=device, workers=workers,
+                         progress=progress)
+        if path is not None:
+            from lrfr.io import atomic_torch_save
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_torch_save({"format": FEATURES_FORMAT, "key": key, "plain": out.plain, "mirrored": out.mirrored}, path)
+        return out
+
+    @classmethod
+    @torch.no_grad()
+    def _embed(cls, recognizer, data, *, hflip: bool, batch_size: int, device, workers: int,
+               progress: bool) -> "FrozenFeatures":
         from tqdm.auto import tqdm
 
         was_training = recognizer.training
         recognizer.eval()
-        device = device if device is not None else next(recognizer.parameters()).device
         plain, mirrored = [], []
         starts = range(0, len(data), batch_size)
         for s in tqdm(starts, desc="frozen recognizer: features of the training faces", disable=not progress, leave=False):
@@ -56,6 +92,34 @@ class FrozenFeatures:
                 raise ValueError("this cache holds no features of mirrored images (computed with hflip=False)")
             out = torch.where(flip[:, None], self.mirrored[indices], out)
         return out
+
+
+def _features_key(recognizer: nn.Module, data, hflip: bool, batch_size: int, device_type: str) -> str:
+    """A digest of everything the features depend on (the pixels themselves, not their file names)."""
+    from lrfr.features import module_digest
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{FEATURES_FORMAT}|{module_digest(recognizer)}|{hflip}|{batch_size}|{device_type}|"
+             f"{tuple(data.images.shape)}".encode())
+    h.update(data.images.contiguous().numpy().data)
+    return h.hexdigest()
+
+
+def _read_features(path: Path, key: str, n: int, hflip: bool) -> "FrozenFeatures | None":
+    """The cached features at ``path`` when it holds ``key``'s; None (and a warning for a damaged file) otherwise."""
+    if not path.is_file():
+        return None
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+        if stored.get("format") != FEATURES_FORMAT or stored.get("key") != key:
+            return None
+        out = FrozenFeatures(stored["plain"], stored["mirrored"])
+        if len(out) != n or (out.mirrored is None) == hflip:
+            return None
+        return out
+    except Exception as err:  # a truncated or foreign file: embed again and overwrite it
+        log.warning("ignoring %s (%s); computing the features again", path, err)
+        return None
 
 
 @torch.no_grad()

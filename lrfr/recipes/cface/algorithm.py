@@ -164,7 +164,7 @@ class CFaceTrainer:
         if features is None:
             cache = HRFeatureCache.compute(self.load_recognizer(), self.data, hflip=False,
                                            batch_size=self.cfg.stage2.batch_size, workers=self.cfg.data.workers,
-                                           progress=self.progress)
+                                           progress=self.progress, cache_dir=self.cfg.data.cache_dir or None)
             features = cache.plain.numpy()
         miner = CompareFaceMiner(features, self.labels, k=k or 3, mode=mode, singleton=c.singleton,
                                  seed=self.cfg.run.seed, strategy=c.strategy, progress=self.progress)
@@ -206,7 +206,8 @@ class CFaceTrainer:
         cfg = self.cfg
         cnn_r = self.load_recognizer()
         cache = HRFeatureCache.compute(cnn_r, self.data, hflip=cfg.augment.hflip, batch_size=cfg.stage2.batch_size,
-                                       workers=cfg.data.workers, progress=self.progress)
+                                       workers=cfg.data.workers, progress=self.progress,
+                                       cache_dir=cfg.data.cache_dir or None)
         miner = self.compare_faces(cache.plain.numpy())
         sampler = TripletSampler(miner, cfg.stage1.batch_size, cfg.run.seed, cfg.augment.hflip)
         cface = CFaceLoss(cnn_r, gamma1=cfg.stage1.gamma1, gamma2=cfg.stage1.gamma2, hinge=cfg.loss.hinge)

@@ -100,7 +100,8 @@ class DistillRecipe(Recipe):
         self.front_end, learned = build_front_end(cfg, dev)
         self.data = data if data is not None else training_faces(cfg, progress)
         self.targets = FrozenFeatures.compute(self.teacher, self.data, hflip=cfg.augment.hflip, device=dev,
-                                              workers=cfg.data.workers, progress=progress)
+                                              workers=cfg.data.workers, progress=progress,
+                                              cache_dir=cfg.data.cache_dir or None)
         self.sr_faces = None
         if learned and not _random(cfg.data.degrade):  # a frozen generator on fixed inputs: its faces, once
             self.sr_faces, _ = super_resolve_all(self.front_end, self.data, scale=cfg.data.scales[0],
