@@ -141,8 +141,8 @@ def test_every_committed_model_file_a_study_names_is_the_file_it_scored(study):
     for fe in study.spec.front_end:
         for file, column in ((study.model(fe), "sr_sha256"),
                              (study.resolve(fe.probe) if fe.probe else None, "probe_recognizer_sha256")):
-            if not isinstance(file, Path) or RESULTS not in file.parents:
-                continue  # a name, a packaged file, or a run folder's file that is not committed
+            if not isinstance(file, Path) or RESULTS.resolve() not in file.resolve().parents:
+                continue  # a name, a packaged file, or a run folder's file (../runs/…), which is not committed
             rows = table[(table["front_end"] == fe.label) & (table["seed"] == fe.seed)]
             if not file.is_file():  # a row the study lists but never ran (its file was never committed)
                 assert not len(rows), f"{study.spec.stem}'s {fe.label} was scored with {file}, which is gone"
