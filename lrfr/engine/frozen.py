@@ -52,7 +52,7 @@ class FrozenFeatures:
         if cache_dir and hasattr(data, "images"):
             key = _features_key(recognizer, data, hflip, batch_size, torch.device(device).type)
             path = Path(cache_dir) / f"frozen-features-{key}.pt"
-            cached = _read_features(path, key, len(data), hflip)
+            cached = _read_features(path, key)
             if cached is not None:
                 log.info("frozen recognizer: features of the training faces read from %s", path)
                 return cached
@@ -105,18 +105,16 @@ def _features_key(recognizer: nn.Module, data, hflip: bool, batch_size: int, dev
     return h.hexdigest()
 
 
-def _read_features(path: Path, key: str, n: int, hflip: bool) -> "FrozenFeatures | None":
-    """The cached features at ``path`` when it holds ``key``'s; None (and a warning for a damaged file) otherwise."""
+def _read_features(path: Path, key: str) -> "FrozenFeatures | None":
+    """The cached features at ``path`` when it holds ``key``'s (the key covers the set's size and the flips);
+    None (and a warning for a damaged file) otherwise."""
     if not path.is_file():
         return None
     try:
         stored = torch.load(path, map_location="cpu", weights_only=True)
         if stored.get("format") != FEATURES_FORMAT or stored.get("key") != key:
             return None
-        out = FrozenFeatures(stored["plain"], stored["mirrored"])
-        if len(out) != n or (out.mirrored is None) == hflip:
-            return None
-        return out
+        return FrozenFeatures(stored["plain"], stored["mirrored"])
     except Exception as err:  # a truncated or foreign file: embed again and overwrite it
         log.warning("ignoring %s (%s); computing the features again", path, err)
         return None

@@ -28,19 +28,14 @@ def build_training_set(d: DataConfig, size: tuple[int, int], progress: bool = Tr
         raise ConfigError("[data] also = ['synth'] mixes SynthFaces into a folder; the source is SynthFaces already")
     if len(set(d.also)) != len(d.also):
         raise ConfigError(f"[data] also names a source twice: {list(d.also)}")
-    sets = [_one_source(d, size, progress)]
-    for entry in d.also:
-        if entry == SYNTH:
-            sets.append(_one_source(dataclasses.replace(d, source=SYNTH, also=[]), size, progress))
-        else:
-            sets.append(_one_source(dataclasses.replace(d, source="folder", root=entry, also=[]), size, progress))
-    return concat_faces(sets, names=[source_name(d.source, d.root)] + [source_name(SYNTH if e == SYNTH else "folder", e)
-                                                                        for e in d.also])
+    sources = [d] + [dataclasses.replace(d, source=SYNTH, also=[]) if entry == SYNTH
+                     else dataclasses.replace(d, source="folder", root=entry, also=[]) for entry in d.also]
+    return concat_faces([_one_source(c, size, progress) for c in sources], names=[_source_name(c) for c in sources])
 
 
-def source_name(source: str, root: str) -> str:
+def _source_name(d: DataConfig) -> str:
     """How a joined source prefixes its identities' names: ``synth``, or the folder's name."""
-    return SYNTH if source == SYNTH else Path(root).name
+    return SYNTH if d.source == SYNTH else Path(d.root).name
 
 
 def _one_source(d: DataConfig, size: tuple[int, int], progress: bool):
