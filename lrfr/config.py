@@ -301,16 +301,21 @@ def _dump_value(v: Any) -> str:
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
+def _dump_key(k: str) -> str:
+    """A bare key where TOML allows one, else a quoted key (a degradation spec as a key: ``"down:bicubic"``)."""
+    return k if k and all(c.isalnum() or c in "_-" for c in k) and k.isascii() else _dump_value(k)
+
+
 def _dump_table(data: dict[str, Any], prefix: list[str], lines: list[str]) -> None:
     tables = {k: v for k, v in data.items() if isinstance(v, dict)}
     for k, v in data.items():
         if v is None:
-            lines.append(f"# {k} = None")
+            lines.append(f"# {_dump_key(k)} = None")
         elif k not in tables:
-            lines.append(f"{k} = {_dump_value(v)}")
+            lines.append(f"{_dump_key(k)} = {_dump_value(v)}")
     for k, v in tables.items():
         lines.append("")
-        lines.append("[" + ".".join(prefix + [k]) + "]")
+        lines.append("[" + ".".join(_dump_key(p) for p in prefix + [k]) + "]")
         _dump_table(v, prefix + [k], lines)
 
 

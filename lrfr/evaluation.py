@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -48,22 +47,12 @@ from torch import nn
 
 from lrfr.devices import resolve_device
 from lrfr.errors import LrfrError
+from lrfr.weights import DEFAULT_RECOGNIZER, packaged_path
 from lrfr.features import HR, ON_BAD_IMAGE, Extracted, extract_features, model_key, module_digest, sr_name
 
 #: ``both_low``: gallery and probes (both images of a pair) degraded and super-resolved;
 #: ``cross``: gallery / first image at HR, probes / second image LR → SR
 SETTINGS = ("both_low", "cross")
-
-#: the narrow sphere20a shipped in the package, trained on SynthFaces (see README)
-PACKAGED_RECOGNIZER = "sphere20a_synth.pt"
-
-
-def packaged_recognizer_path() -> Path:
-    path = Path(str(resources.files("lrfr.weights").joinpath(PACKAGED_RECOGNIZER)))
-    if not path.is_file():
-        raise FileNotFoundError(f"the packaged recognizer {path} is missing (reinstall lrfr, or pass recognizer=...)")
-    return path
-
 
 def resolve_recognizer(recognizer: nn.Module | str | None, weights: str | Path | None) -> tuple[nn.Module, str]:
     """(model, cache key). ``None`` with no weights → the packaged SynthFaces sphere20a."""
@@ -72,7 +61,7 @@ def resolve_recognizer(recognizer: nn.Module | str | None, weights: str | Path |
     if isinstance(recognizer, nn.Module):
         return recognizer, model_key(recognizer, getattr(recognizer, "arch", None))
     if recognizer is None and weights is None:
-        weights = packaged_recognizer_path()
+        weights = packaged_path(DEFAULT_RECOGNIZER)
     if weights is None:
         raise ValueError(f"recognizer {recognizer!r} needs weights=PATH (lrfr downloads nothing at run time)")
     model = recognition.load(recognizer, weights=weights)
@@ -87,7 +76,7 @@ def recognizer_sha256(recognizer: nn.Module | str | None, weights: str | Path | 
 
     if isinstance(recognizer, nn.Module):
         return f"module:{module_digest(recognizer)}"
-    return file_sha256(weights if weights is not None else packaged_recognizer_path())
+    return file_sha256(weights if weights is not None else packaged_path(DEFAULT_RECOGNIZER))
 
 
 def sr_sha256(sr: object) -> str:

@@ -288,7 +288,7 @@ def extract_features(
 ) -> Extracted:
     """Features, PSNR and SSIM for ``paths`` (NaN quality for ``"hr"``), as :class:`Extracted`.
 
-    Chain per batch of HR images (float [0, 1]): ``lrfr.data.degrade.degrade_batch(hr, scale,
+    Chain per batch of HR images (float [0, 1]): ``lrfr.data.resample.degrade_batch(hr, scale,
     degrade, seeds)`` (``degrade``: ``"bicubic"``, ``"bilinear_steps"`` or a degradation spec of
     :mod:`lrfr.data.degradations`; image ``p``'s seed is :func:`degradation_seed` ``(degrade_seed, p)``,
     so its LR bytes do not depend on the batch it falls in) → SR model → clamp to [0, 1] → recognizer (flip-fused by ``embed``). Every

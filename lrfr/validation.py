@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lrfr.data.degrade import degrade
+from lrfr.data.resample import degrade
 from lrfr.metrics.verification import kfold_accuracy
 from lrfr.protocols.celeba import draw_pairs, identity_listing
 from lrfr.recognition import embed
@@ -57,7 +57,7 @@ class SRValidator:
     """Validation of an SR generator on held-out faces: PSNR/SSIM and LFW-style verification.
 
     The pairs are drawn as :class:`PairValidator` draws them; the HR faces are degraded once
-    (``lrfr.data.degrade.downsample``), and each call super-resolves them with the generator,
+    (``lrfr.data.resample.downsample``), and each call super-resolves them with the generator,
     clamps to [0, 1] and reports ``psnr``, ``ssim`` and ``acc_sr`` (10-fold accuracy, SphereFace's
     convention, with ``recognizer``), beside ``acc_hr`` and ``acc_bicubic`` (computed on the first
     call and reused) so every validation row shows the gap the generator is closing.
@@ -92,7 +92,7 @@ class SRValidator:
 
     def baseline(self) -> dict[str, float]:
         if self._baseline is None:
-            from lrfr.data.degrade import upsample
+            from lrfr.data.resample import upsample
             from lrfr.metrics.quality import psnr
 
             bicubic = upsample(self.lr, scale=self.scale)
@@ -114,7 +114,7 @@ class SRValidator:
 
     def grid(self, generator: torch.nn.Module, path, title: str = "") -> Path:
         """HR / LR / bicubic / SR rows of a few validation faces, as a PNG."""
-        from lrfr.data.degrade import upsample
+        from lrfr.data.resample import upsample
         from lrfr.report import save_sr_grid
 
         rows = torch.as_tensor(self.grid_rows)
@@ -137,22 +137,30 @@ class ProbeValidator:
     second through the front-end by the probe recognizer, when their embeddings have one size) and
     ``acc_probe_hr`` (both at HR). Beside them, computed once: ``acc_hr`` and ``acc_front_end`` (the
     reference on HR and on front-end faces), the numbers the probe recognizer has to beat.
+    ``conditions``: more probe degradations, ``{name: spec}`` at ``scale``, each reported as ``acc_probe_NAME``
+    (both low) and ``acc_probe_cross_NAME``.
     """
 
     def __init__(self, images: torch.Tensor, names: list[str], labels, reference: torch.nn.Module, front_end, *,
                  scale: int, degrade_method: str = "bicubic", n_folds: int = 10, pairs_per_fold: int = 50,
-                 seed: int = 1, batch_size: int = 64):
-        from lrfr.data.degradations import degrade_batch
-
+                 seed: int = 1, batch_size: int = 64, conditions: dict[str, str] | None = None):
         self.index, self.same, self.folds, used = _pair_index(names, labels, n_folds, pairs_per_fold, seed)
         self.hr = images[used]
-        lr = degrade_batch(self.hr, scale, degrade_method, key=(seed,))
+        self.batch_size = batch_size
+        self.sr = self._front_end_faces(front_end, scale, degrade_method, seed)
+        self.conditions = {name: self._front_end_faces(front_end, scale, spec, seed)
+                           for name, spec in (conditions or {}).items()}
+        self.reference = reference.eval()
+        self._baseline: dict[str, float] | None = None
+
+    def _front_end_faces(self, front_end, scale: int, spec: str, seed: int) -> torch.Tensor:
+        from lrfr.data.degradations import degrade_batch
+
+        lr = degrade_batch(self.hr, scale, spec, key=(seed,))
         device = next(front_end.parameters(), torch.empty(0)).device
         with torch.no_grad():
-            self.sr = torch.cat([front_end(lr[i:i + batch_size].to(device)).float().clamp_(0, 1).cpu()
-                                 for i in range(0, len(lr), batch_size)])
-        self.reference, self.batch_size = reference.eval(), batch_size
-        self._baseline: dict[str, float] | None = None
+            return torch.cat([front_end(lr[i:i + self.batch_size].to(device)).float().clamp_(0, 1).cpu()
+                              for i in range(0, len(lr), self.batch_size)])
 
     def _features(self, model, images):
         device = next(model.parameters()).device
@@ -175,10 +183,16 @@ class ProbeValidator:
         model.eval()
         base = self.baseline()
         sr, hr = self._features(model, self.sr), self._features(model, self.hr)
+        extra = {name: self._features(model, faces) for name, faces in self.conditions.items()}
         model.train(was_training)
         out = {"acc_probe": self._accuracy(sr, sr), "acc_probe_hr": self._accuracy(hr, hr)}
-        if sr.shape[1] == self._hr_reference.shape[1]:
+        cross = sr.shape[1] == self._hr_reference.shape[1]
+        if cross:
             out["acc_probe_cross"] = self._accuracy(self._hr_reference, sr)
+        for name, feats in extra.items():
+            out[f"acc_probe_{name}"] = self._accuracy(feats, feats)
+            if cross:
+                out[f"acc_probe_cross_{name}"] = self._accuracy(self._hr_reference, feats)
         return {**out, **base}
 
 
@@ -226,4 +240,5 @@ def probe_validator_for(val, hr_size: tuple[int, int], scale: int, degrade_metho
         return None
     images, names, labels = _validation_faces(val, hr_size, progress)
     return ProbeValidator(images, names, labels, reference, front_end, scale=scale, degrade_method=degrade_method,
-                          n_folds=val.n_folds, pairs_per_fold=val.pairs_per_fold, seed=val.seed)
+                          n_folds=val.n_folds, pairs_per_fold=val.pairs_per_fold, seed=val.seed,
+                          conditions=dict(getattr(val, "conditions", {})))

@@ -28,7 +28,7 @@ import torch
 from lrfr.cli import main
 from lrfr.data.blufr import BlufrConfig, write_blufr_config
 from lrfr.errors import LrfrError
-from lrfr.evaluation import packaged_recognizer_path
+from lrfr.weights import DEFAULT_RECOGNIZER, packaged_path
 
 H, W = 112, 96  # the packaged recognizer's input size
 IDENTITIES = ("Ann", "Bob", "Cid", "Dee")
@@ -87,7 +87,7 @@ def make_corpus(root: Path) -> Path:
         parts.append(f"{name} 0")
     (celeba / "identity_CelebA.txt").write_text("\n".join(lines) + "\n")
     (celeba / "list_eval_partition.txt").write_text("\n".join(parts) + "\n")
-    shutil.copy2(packaged_recognizer_path(), root / "recognizer.pt")
+    shutil.copy2(packaged_path(DEFAULT_RECOGNIZER), root / "recognizer.pt")
     from lrfr import sr
 
     sr.save(sr.build("srresnet", scale=8, channels=4, blocks=1), root / "sr.pt", meta={"pipeline": "tiny"})

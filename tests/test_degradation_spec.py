@@ -13,7 +13,7 @@ from lrfr.data.degradations import (
     motion_kernel,
     parse_degradation,
 )
-from lrfr.data.degrade import downsample
+from lrfr.data.resample import downsample
 from lrfr.data.degradations import degrade_batch
 
 REALISTIC = "blur:sigma=1.2,down:bicubic,noise:gauss=0.02,jpeg:q=40"
@@ -153,3 +153,48 @@ def test_sr_recipe_trains_and_validates_on_a_spec(tmp_path):
     result = run_pipeline(pipeline, progress=False)
     assert result["step"] == 2 and (out / "grid.png").is_file() and (out / "generator.pt").is_file()
     assert 0 < result["final"]["psnr_bicubic"] < 40
+
+
+# -- sizes per face and degradation families (issue 42) ------------------------------------------------------
+
+def test_a_spec_goes_to_a_size_with_its_one_down_step():
+    from lrfr.data.degradations import DegradationSpecError, apply_degradation
+
+    hr = faces(2, 112, 96)
+    lr = apply_degradation(hr, None, "blur:sigma=1,down:bicubic_noaa,noise:gauss=0.01", seeds=[1, 2], size=(17, 15))
+    assert lr.shape == (2, 3, 17, 15)
+    again = apply_degradation(hr[1:], None, "blur:sigma=1,down:bicubic_noaa,noise:gauss=0.01", seeds=[2], size=(17, 15))
+    assert torch.equal(lr[1:], again)
+    assert torch.equal(apply_degradation(hr, None, "down:bicubic", size=(14, 12)), downsample(hr, 8))
+    with pytest.raises(DegradationSpecError, match="one down step without x="):
+        apply_degradation(hr, None, "down:bicubic,x=2,down:area", size=(14, 12))
+
+
+def test_a_mix_states_every_share_and_draws_families_in_proportion():
+    from lrfr.data.degradations import DegradationSpecError, parse_mix
+
+    mix = parse_mix({"down:bicubic_noaa": 0.25, "down:area,jpeg:q=30~95": 0.25}, "bicubic")
+    assert [str(s) for s in mix.specs] == ["down:bicubic_noaa", "down:area,jpeg:q=30~95", "down:bicubic"]
+    assert mix.shares == (0.25, 0.25, 0.5) and mix.random
+    drawn = mix.draw(20_000, torch.Generator().manual_seed(0))
+    share = torch.bincount(drawn, minlength=3).double() / len(drawn)
+    assert torch.allclose(share, torch.tensor([0.25, 0.25, 0.5], dtype=torch.float64), atol=0.015)
+    whole = parse_mix({"down:area": 1.0}, "bicubic")
+    assert [str(s) for s in whole.specs] == ["down:area"]  # nothing left for the rest
+    assert not parse_mix({}, "bicubic").random and torch.equal(parse_mix({}, "bicubic").draw(4, None), torch.zeros(4, dtype=torch.long))
+    for bad, match in [({"down:area": 0.6, "down:nearest": 0.6}, "sum to 1.2, past 1"),
+                       ({"down:area": -0.1}, r"must be a number in \[0, 1\]"),
+                       ({"down:bicubic": 0.3}, "named twice")]:
+        with pytest.raises(DegradationSpecError, match=match):
+            parse_mix(bad, "bicubic")
+
+
+def test_lr_sizes_are_log_uniform_in_the_face_proportions():
+    from lrfr.data.degradations import draw_lr_sizes, lr_size
+
+    assert lr_size(14, (112, 96)) == (14, 12) and lr_size(7, (112, 96)) == (7, 6) and lr_size(28, (112, 96)) == (28, 24)
+    sizes = draw_lr_sizes(20_000, (7, 28), (112, 96), torch.Generator().manual_seed(0))
+    longs = torch.tensor([h for h, _ in sizes], dtype=torch.float64)
+    assert int(longs.min()) == 7 and int(longs.max()) == 28
+    low, high = float((longs <= 13).double().mean()), float((longs >= 15).double().mean())
+    assert abs(low - high) < 0.05  # one octave each side of 14 px, about as often

@@ -99,3 +99,100 @@ def test_bench_reports_the_step_speed(tmp_path):
     assert main(["bench", "distill", "--quick", "--device", "cpu", "--out", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "distill.json").read_text())["rows"]
     assert rows and all(r["images_per_s"] > 0 and r["device"] == "cpu" for r in rows)
+
+
+# -- the robust student's data path (issue 42): unlabelled faces, sizes per face, degradation families ---------
+
+def _unlabelled_folder(root, n=6):
+    """A flat folder of real 112x96 face files without identities (SynthFaces renders written as JPEG)."""
+    from PIL import Image
+
+    from lrfr.data.synth import SynthFaces
+    from lrfr.io import to_uint8
+
+    root.mkdir()
+    faces = SynthFaces(n_identities=n, images_per_identity=1, size=(112, 96), seed=7, identity_offset=900)
+    for i in range(n):
+        Image.fromarray(to_uint8(faces[i][0])).save(root / f"{20 + i}_0_0_face.jpg")
+    return root
+
+
+ROBUST = {"lr_long_side": [7, 28],
+          "mix": {"down:bicubic_noaa": 0.3, "blur:sigma=0.5~3,down:area,noise:gauss=0~0.03,jpeg:q=30~95": 0.4}}
+
+
+def test_unlabelled_faces_join_with_label_minus_one_and_the_margin_term_skips_them(tmp_path):
+    folder = _unlabelled_folder(tmp_path / "utk")
+    cfg = from_dict(DistillPipeline, tiny(tmp_path / "u", data={"also": [f"unlabelled:{folder}"], **ROBUST},
+                                          loss={"softmax_weight": 0.5, "head_init": "teacher",
+                                                "margin": {"type": "combined", "s": 16.0, "m2": 0.3}},
+                                          val={"source": "none"}))
+    recipe = DistillRecipe(cfg, progress=False)
+    labels = torch.as_tensor(recipe.data.labels)
+    assert int((labels == -1).sum()) == 6 and int(labels.max()) == 3 and len(recipe.data.classes) == 4
+    # the head starts at the teacher's class centres: each class's weight points at its faces' mean embedding
+    from lrfr.recipes.distill.recipe import class_centres
+
+    centres = class_centres(recipe.targets.lookup(torch.arange(16)), labels[:16], 4)
+    w = torch.nn.functional.normalize(recipe.head.weight.detach().t(), dim=1)
+    assert torch.allclose(w, torch.nn.functional.normalize(centres, dim=1), atol=1e-6)
+    losses = [recipe.train_step(s) for s in range(3)]
+    assert all(torch.isfinite(v["softmax"]) and torch.isfinite(v["embedding"]) for v in losses)
+
+
+def test_sizes_and_families_are_drawn_per_face_and_a_step_is_reproducible(tmp_path):
+    cfg = from_dict(DistillPipeline, tiny(tmp_path / "s", data=ROBUST, loss={"hr_fraction": 0.0}, val={"source": "none"}))
+    recipe = DistillRecipe(cfg, progress=False)
+    a, _, _ = recipe.batch(5)
+    b, _, _ = DistillRecipe(cfg, progress=False).batch(5)
+    assert a.shape == (8, 3, 112, 96) and torch.equal(a, b)  # (seed, step) decides every draw
+    hr, _ = __import__("lrfr.engine.batches", fromlist=["take"]).take(recipe.data, recipe.batches.indices(5), 0)
+    assert not torch.equal(a, hr)  # every face was degraded (hr_fraction = 0)
+    # one face by hand: its family, its size, its seed → the same pixels
+    from lrfr.data.degradations import draw_lr_sizes, image_seed
+    from lrfr.engine.batches import step_generator
+
+    sizes = draw_lr_sizes(8, (7, 28), (112, 96), step_generator(1, 5, 6))
+    family = recipe.mix.draw(8, step_generator(1, 5, 5))
+    assert all(7 <= h <= 28 and abs(w - h * 96 / 112) <= 0.5 for h, w in sizes)
+    flip = __import__("lrfr.engine.batches", fromlist=["flip_mask"]).flip_mask(8, step_generator(1, 5))
+    face = hr[0:1].flip(-1) if flip[0] else hr[0:1]
+    again = recipe.lr_face_at_size(face, int(family[0]), sizes[0], image_seed(1, 5, 0))
+    assert torch.equal(again[0], a[0])
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"data": {"lr_long_side": [3, 28]}}, r"data\.lr_long_side = \[3, 28\]: give \[lo, hi\] pixels .* 4 <= lo <= hi <= 112"),
+    ({"data": {"lr_long_side": [8, 200]}}, r"data\.lr_long_side = \[8, 200\]"),
+    ({"data": {"mix": {"down:area": 0.7, "down:bicubic_noaa": 0.5}}}, r"data\.mix: the families' shares sum to 1\.2, past 1"),
+    ({"data": {"mix": {"down:cubic": 0.5}}}, r"unknown down-scaling kernel 'cubic'"),
+    ({"data": {"mix": {"down:bicubic": 0.5}}}, r"down:bicubic is named twice"),
+    ({"loss": {"softmax_weight": 0.1}, "data": {"source": "folder", "root": "unlabelled:{utk}"}},
+     r"loss\.softmax_weight = 0\.1 asks for a margin term, but no training face has an identity label"),
+])
+def test_what_cannot_work_in_the_robust_data_path_is_one_clear_line(tmp_path, capsys, change, message):
+    import re
+
+    utk = _unlabelled_folder(tmp_path / "utk")
+    if "root" in change.get("data", {}):
+        change = {**change, "data": {**change["data"], "root": change["data"]["root"].format(utk=utk)}}
+    path = write(tmp_path / "bad.toml", tiny(tmp_path / "bad", val={"source": "none"}, **change))
+    assert main(["run", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lrfr run: error: ") and re.search(message, err[0]), err
+
+
+def test_recipes_that_train_on_identities_refuse_unlabelled_faces(tmp_path, capsys):
+    utk = _unlabelled_folder(tmp_path / "utk")
+    path = write(tmp_path / "r.toml", {"kind": "recognizer", "name": "r", "data": {"n_identities": 4, "images_per_identity": 2,
+                                                                                  "also": [f"unlabelled:{utk}"]},
+                                       "val": {"source": "none"}, "run": {"out": str(tmp_path / "r")}})
+    assert main(["run", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has no identity labels, and this recipe trains on identities" in err and "\n" not in err
+
+
+def test_validation_reports_each_named_condition(tmp_path):
+    result = run_pipeline(write(tmp_path / "v.toml", tiny(tmp_path / "v", val={"conditions": {"noaa": "down:bicubic_noaa"}},
+                                                         optim={"iterations": 2, "milestones": []})), progress=False)
+    assert {"acc_probe_noaa", "acc_probe_cross_noaa"} <= set(result["final"])

@@ -227,7 +227,7 @@ def _tiny_weights(path):
 def test_cli_index_build_and_search(tmp_path, capsys):
     pytest.importorskip("lrfr.recognition.mobilefacenet")
     from lrfr.cli import main
-    from lrfr.data.degrade import downsample
+    from lrfr.data.resample import downsample
     from lrfr.data.folders import load_images
     from lrfr.io import to_uint8, write_image
 

@@ -159,3 +159,51 @@ def test_rejects_bad_m_and_shapes():
         AngleLinear(4, 3, m=5)
     with pytest.raises(ValueError, match=r"\(N, 4\)"):
         AngleLinear(4, 3)(torch.randn(2, 5))
+
+
+# -- the combined margin (SphereFace m1, ArcFace m2, CosFace m3) -------------------------------------------------
+
+def test_combined_margin_reads_like_its_formula():
+    from lrfr.recognition.margins import CombinedMarginLinear
+
+    torch.manual_seed(0)
+    x, y = torch.randn(6, 8), torch.tensor([0, 1, 2, 3, 4, 0])
+    plain = CombinedMarginLinear(8, 5, s=10.0, m1=1.0, m2=0.0, m3=0.0).train()
+    assert torch.allclose(plain(x, y), plain(x))  # no margin: s · cos θ
+    cos = F.normalize(x, dim=1) @ F.normalize(plain.weight, dim=0)
+    assert torch.allclose(plain(x), 10.0 * cos, atol=1e-6)
+    for m1, m2, m3 in [(1.0, 0.5, 0.0), (1.0, 0.0, 0.35), (2.0, 0.0, 0.0), (1.0, 0.3, 0.2)]:
+        head = CombinedMarginLinear(8, 5, s=10.0, m1=m1, m2=m2, m3=m3).train()
+        head.load_state_dict(plain.state_dict())
+        out = head(x, y)
+        theta = torch.acos(cos.gather(1, y[:, None]).clamp(-1 + 1e-7, 1 - 1e-7))
+        want = torch.where(theta <= (math.pi - m2) / m1, torch.cos(m1 * theta + m2) - m3,
+                           torch.cos(theta) - math.cos((math.pi - m2) / m1) - 1 - m3)
+        assert torch.allclose(out.gather(1, y[:, None]), 10.0 * want, atol=1e-5)
+        others = torch.ones_like(out, dtype=torch.bool).scatter(1, y[:, None], False)
+        assert torch.allclose(out[others], 10.0 * cos[others], atol=1e-6)  # non-target logits untouched
+        assert torch.allclose(head.eval()(x, y), 10.0 * cos, atol=1e-6)  # eval mode: no margin
+
+
+def test_combined_margin_target_is_continuous_and_decreasing_on_0_pi():
+    from lrfr.recognition.margins import CombinedMarginLinear
+
+    head = CombinedMarginLinear(2, 2, m1=1.0, m2=0.5, m3=0.1)
+    theta = torch.linspace(0, math.pi, 20_001, dtype=torch.float64)
+    target = head.target_logit(torch.cos(theta))
+    steps = target[1:] - target[:-1]
+    assert float(steps.max()) <= 1e-9 and float(steps.abs().max()) < 1e-3
+
+
+def test_combined_margin_refuses_faces_without_identity_and_takes_class_centres():
+    from lrfr.recognition.margins import CombinedMarginLinear, build_head
+
+    head = CombinedMarginLinear(4, 3).train()
+    with pytest.raises(ValueError, match="labels below 0"):
+        head(torch.randn(2, 4), torch.tensor([0, -1]))
+    centres = torch.eye(3, 4) * 5
+    head.set_centres(centres)
+    assert torch.allclose(head.eval()(torch.eye(3, 4)), head.s * torch.eye(3), atol=1e-6)
+    assert isinstance(build_head("asoftmax", 4, 3), AngleLinear)
+    with pytest.raises(ValueError, match="unknown margin head 'cosface'; known: asoftmax, combined"):
+        build_head("cosface", 4, 3)

@@ -93,13 +93,13 @@ def test_installed_wheel_finds_protocols_and_packaged_weights(wheel_env):
 import sys
 from pathlib import Path
 import lrfr, lrfr.protocols
-from lrfr.evaluation import packaged_recognizer_path
+from lrfr.weights import DEFAULT_RECOGNIZER, packaged_path
 site = Path(sys.argv[1]).resolve()
 assert Path(lrfr.__file__).resolve().is_relative_to(site), lrfr.__file__
 assert lrfr.protocols.names() == ["blufr", "celeba", "lfw"], lrfr.protocols.names()
 assert lrfr.protocols.protocol_dir().resolve().is_relative_to(site), lrfr.protocols.protocol_dir()
 assert lrfr.protocols.get("lfw").name == "lfw"
-assert packaged_recognizer_path().resolve().is_relative_to(site), packaged_recognizer_path()
+assert packaged_path(DEFAULT_RECOGNIZER).resolve().is_relative_to(site), packaged_path(DEFAULT_RECOGNIZER)
 print("ok")
 """
     assert "ok" in _run([wheel_env["py"], "-c", code, wheel_env["site"]], cwd, env).stdout

@@ -84,7 +84,7 @@ def run(args) -> int:
     from pathlib import Path
 
     import lrfr
-    from lrfr.data.degrade import downsample
+    from lrfr.data.resample import downsample
     from lrfr.data.folders import LFWFolder, load_images
     from lrfr.evaluation import default_synth_data
     from lrfr.report import format_table, plot_curves, save_sr_grid, write_table

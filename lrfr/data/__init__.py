@@ -13,8 +13,9 @@ _EXPORTS = {
     "open_faces": "folders",
     "load_images": "folders",
     "SynthFaces": "synth",
-    "downsample": "degrade",
-    "upsample": "degrade",
+    "downsample": "resample",
+    "upsample": "resample",
+    "degrade": "resample",
     "FaceAligner": "align",
     "align_folder": "align",
     "read_pairs": "pairs",
@@ -28,10 +29,9 @@ _EXPORTS = {
 }
 
 
-# Submodules reachable as attributes. ``lrfr.data.degrade`` is the degradation *module* (its
-# chain function is ``lrfr.data.degrade.degrade``): a package attribute named like a submodule is
-# replaced by the submodule as soon as it is imported, so the two must not compete for one name.
-_SUBMODULES = {"align", "blufr", "degrade", "folders", "pairs", "synth"}
+# Submodules reachable as attributes (none is named like a function exported above: a package
+# attribute named like a submodule is replaced by the submodule as soon as it is imported).
+_SUBMODULES = {"align", "blufr", "degradations", "folders", "pairs", "resample", "synth"}
 
 
 def __getattr__(name):

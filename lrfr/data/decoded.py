@@ -141,7 +141,8 @@ __all__ = ["DecodedFaces", "DecodedCacheError", "decoded", "decode_all", "source
 
 def concat_faces(sets: list[DecodedFaces], names: list[str] | None = None) -> DecodedFaces:
     """Several decoded face sets as one (in RAM): images stacked in order, labels offset so that the
-    identities of one set never merge with another's, classes kept (prefixed ``NAME/`` when ``names`` are given)."""
+    identities of one set never merge with another's, classes kept (prefixed ``NAME/`` when ``names`` are given);
+    label −1 (a face without identity) stays −1."""
     if len(sets) == 1:
         return sets[0]
     sizes = {tuple(s.images.shape[1:]) for s in sets}
@@ -149,8 +150,9 @@ def concat_faces(sets: list[DecodedFaces], names: list[str] | None = None) -> De
         raise ValueError(f"concat_faces: the sets hold faces of different sizes {sorted(sizes)}")
     offsets, labels, classes = 0, [], []
     for k, s in enumerate(sets):
-        n_classes = len(s.classes) if s.classes is not None else int(s.labels.max()) + 1
-        labels.append(torch.as_tensor(s.labels, dtype=torch.long) + offsets)
+        own_labels = torch.as_tensor(s.labels, dtype=torch.long)
+        n_classes = len(s.classes) if s.classes is not None else int(own_labels.max()) + 1
+        labels.append(torch.where(own_labels >= 0, own_labels + offsets, own_labels))  # -1: unlabelled, kept
         own = list(s.classes) if s.classes is not None else [str(i) for i in range(n_classes)]
         classes += [f"{names[k]}/{c}" for c in own] if names else own
         offsets += n_classes

@@ -14,7 +14,7 @@ Steps
     Linear motion blur: a line of ``L`` pixels at ``A`` degrees (0 = horizontal, counter-clockwise),
     drawn with bilinear weights and normalized to sum 1, reflect padding.
 ``down:KERNEL`` (optionally ``,x=F``)
-    Down-scaling by :func:`lrfr.data.degrade.downsample` with ``method=KERNEL`` (``bicubic`` with
+    Down-scaling by :func:`lrfr.data.resample.downsample` with ``method=KERNEL`` (``bicubic`` with
     antialias, ``bicubic_noaa`` without — OpenCV's ``INTER_CUBIC``, Lai et al. 2019's —, ``bilinear``,
     ``bilinear_steps``, ``area``, ``nearest``). The factors of all ``down``
     steps multiply to the evaluation's ``scale``: at most one ``down`` step may leave ``x`` out and
@@ -33,7 +33,14 @@ chains one after the other, each with its share of the scale:
 ``"blur:sigma=1,down:bicubic,x=2,noise:gauss=0.01,jpeg:q=60,blur:sigma=0.8,down:bilinear,noise:gauss=0.01,jpeg:q=40"``.
 
 The legacy names ``"bicubic"`` and ``"bilinear_steps"`` are the one-step specs ``down:bicubic`` and
-``down:bilinear_steps`` and give exactly the bytes :func:`~lrfr.data.degrade.downsample` gives.
+``down:bilinear_steps`` and give exactly the bytes :func:`~lrfr.data.resample.downsample` gives.
+
+Sizes instead of a scale: :func:`apply_degradation` ``(hr, spec=..., size=(h, w), seeds=...)`` takes the
+LR size itself, so the factor need not be an integer (a 112×96 face to 17×15); the spec then has one
+``down`` step, without ``x``. Training recipes draw a size per face (:func:`draw_lr_sizes`).
+
+Families: a :class:`DegradationMix` (``{spec: share}``, what is left to a base spec) draws one spec per
+face, so a training set meets every family in its stated share (:func:`parse_mix`).
 
 Reproducibility: every random draw of an image (sampled parameters, noise) comes from a
 ``torch.Generator`` seeded with that image's own seed, so the same spec and seed give the same
@@ -57,7 +64,7 @@ import torch
 import torch.nn.functional as F
 
 from lrfr.config import ConfigError
-from lrfr.data.degrade import DOWN_METHODS, downsample
+from lrfr.data.resample import DOWN_METHODS, downsample
 from lrfr.errors import LrfrError
 
 #: old ``degrade=`` names, each a one-step spec
@@ -292,7 +299,7 @@ def _noise(x: torch.Tensor, step: Step, gen: torch.Generator | None) -> torch.Te
     return x
 
 
-def _apply_one(x: torch.Tensor, step: Step, factor: int | None, gen: torch.Generator | None) -> torch.Tensor:
+def _apply_one(x: torch.Tensor, step: Step, factor: "int | tuple[int, int] | None", gen: torch.Generator | None) -> torch.Tensor:
     """One step on a batch ``x`` (all images share ``gen``'s draws: call per image when random)."""
     if step.name == "blur":
         sigma = _draw(step.get("sigma"), gen, False)
@@ -301,7 +308,8 @@ def _apply_one(x: torch.Tensor, step: Step, factor: int | None, gen: torch.Gener
         length, angle = _draw(step.get("length"), gen, True), _draw(step.get("angle"), gen, False)
         y = x if length <= 1 else _filter(x, motion_kernel(length, angle))
     elif step.name == "down":
-        y = downsample(x, factor, method=step.get("kernel"))
+        y = (downsample(x, size=factor, method=step.get("kernel")) if isinstance(factor, tuple)
+             else downsample(x, factor, method=step.get("kernel")))
     elif step.name == "noise":
         y = _noise(x, step, gen)
     else:  # jpeg
@@ -310,19 +318,27 @@ def _apply_one(x: torch.Tensor, step: Step, factor: int | None, gen: torch.Gener
     return y.clamp(0.0, 1.0)
 
 
-def apply_degradation(hr: torch.Tensor, scale: int, spec: "str | DegradationSpec",
-                      seeds: Sequence[int] | None = None) -> torch.Tensor:
+def apply_degradation(hr: torch.Tensor, scale: int | None, spec: "str | DegradationSpec",
+                      seeds: Sequence[int] | None = None, *, size: tuple[int, int] | None = None) -> torch.Tensor:
     """HR ``(N, 3, H, W)`` in [0, 1] → LR ``(N, 3, H/scale, W/scale)`` through ``spec``.
 
     ``seeds``: one integer per image, required when the spec is random (noise, a range); image
     ``i``'s draws come from ``torch.Generator().manual_seed(seeds[i])`` (on the CPU) in step order.
     Runs on ``hr``'s device (JPEG round trips through the CPU); deterministic steps run on the
-    whole batch at once.
+    whole batch at once. ``size`` (with ``scale=None``): the LR size ``(h, w)`` instead of a scale;
+    the spec's one ``down`` step goes to it.
     """
     spec = parse_degradation(spec)
     if hr.dim() != 4:
         raise ValueError(f"apply_degradation takes a batch (N, 3, H, W); got shape {tuple(hr.shape)}")
-    factors = iter(spec.factors(int(scale)))
+    if size is not None:
+        downs = [s for s in spec.steps if s.name == "down"]
+        if scale is not None or len(downs) != 1 or downs[0].get("x") is not None:
+            raise DegradationSpecError(f"degradation {str(spec)!r} to a size {tuple(size)}: give no scale, and a spec "
+                                       "with one down step without x=")
+        factors = iter([tuple(size)])
+    else:
+        factors = iter(spec.factors(int(scale)))
     x = hr.detach().float()
     if spec.random:
         if seeds is None or len(seeds) != len(x):
@@ -349,3 +365,69 @@ def degrade_batch(hr: torch.Tensor, scale: int, spec: str = "bicubic", seeds=Non
     if seeds is None and key is not None:
         seeds = [image_seed(key[0], *key[1:], first_row + i) for i in range(len(hr))]
     return apply_degradation(hr, scale, spec, seeds)
+
+
+@dataclass(frozen=True)
+class DegradationMix:
+    """Degradation families with their shares of the faces: each face draws one spec (:meth:`draw`)."""
+
+    specs: tuple[DegradationSpec, ...]
+    shares: tuple[float, ...]
+
+    def __str__(self) -> str:
+        return "; ".join(f"{share:g} {spec}" for spec, share in zip(self.specs, self.shares))
+
+    @property
+    def random(self) -> bool:
+        return len(self.specs) > 1 or self.specs[0].random
+
+    def draw(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """The family index of each of ``n`` faces (``int64``), drawn with ``generator``."""
+        if len(self.specs) == 1:
+            return torch.zeros(n, dtype=torch.long)
+        return torch.multinomial(torch.tensor(self.shares, dtype=torch.float64), n, replacement=True,
+                                 generator=generator)
+
+
+def parse_mix(mix: "dict[str, float] | None", rest: str = "bicubic", where: str = "data.mix") -> DegradationMix:
+    """``{spec: share}`` plus ``rest``, the spec that takes the share the others leave (none when they sum to 1).
+
+    Shares are ≥ 0 and sum to at most 1; every spec parses (:func:`parse_degradation`); a spec named twice
+    (``rest`` included, compared canonically) is an error, so every family's share is stated once."""
+    mix = dict(mix or {})
+    specs, shares = [], []
+    for text, share in mix.items():
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            raise DegradationSpecError(f"{where}: the share of {text!r} must be a number in [0, 1]; got {share!r}")
+        specs.append(parse_degradation(text))
+        shares.append(float(share))
+    total = sum(shares)
+    if total > 1 + 1e-9:
+        raise DegradationSpecError(f"{where}: the families' shares sum to {total:g}, past 1 "
+                                   f"({', '.join(f'{s:g}' for s in shares)}); what they leave goes to {rest!r}")
+    if total < 1 - 1e-9 or not specs:
+        specs.append(parse_degradation(rest))
+        shares.append(1.0 - total)
+    names = [str(s) for s in specs]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise DegradationSpecError(f"{where}: {', '.join(twice)} is named twice (the rest of the share goes to {rest!r})")
+    return DegradationMix(tuple(specs), tuple(shares))
+
+
+def lr_size(long_side: int, hr_size: tuple[int, int]) -> tuple[int, int]:
+    """The LR size ``(h, w)`` whose long side is ``long_side`` pixels, in the HR face's proportions (rounded)."""
+    h, w = hr_size
+    if h >= w:
+        return int(long_side), max(1, int(round(long_side * w / h)))
+    return max(1, int(round(long_side * h / w))), int(long_side)
+
+
+def draw_lr_sizes(n: int, long_side: tuple[int, int], hr_size: tuple[int, int],
+                  generator: torch.Generator) -> list[tuple[int, int]]:
+    """``n`` LR sizes whose long side is drawn log-uniformly from ``[lo, hi]`` pixels (as many faces per
+    octave: 7–14 px as often as 14–28), in the HR face's proportions (:func:`lr_size`)."""
+    lo, hi = long_side
+    u = torch.rand(n, generator=generator, dtype=torch.float64)
+    sides = torch.exp(math.log(lo - 0.5) + u * (math.log(hi + 0.5) - math.log(lo - 0.5))).round().clamp(lo, hi)
+    return [lr_size(int(s), hr_size) for s in sides.tolist()]

@@ -200,6 +200,24 @@ class ImageFolderFaces(FaceFolder):
         super().__init__(root, names, labels, classes, transform=transform, size=size)
 
 
+class UnlabelledFaces(FaceFolder):
+    """Faces without identity labels (UTKFace, a folder of camera crops): every image file under ``root``,
+    at any depth (hidden folders excepted), sorted by path. ``labelled`` is False; ``labels`` are all 0 and
+    ``classes`` is ``["(unlabelled)"]``, so the face-folder contract holds, but no identity may be read from
+    them: training uses such faces for embedding terms only (:mod:`lrfr.engine.training_set`)."""
+
+    labelled = False
+
+    def __init__(self, root: str | Path, transform: Callable | None = None, size: tuple[int, int] | None = None):
+        root = _require_dir(root, "unlabelled face folder")
+        names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                       if p.is_file() and _is_image(p.name)
+                       and not any(part.startswith(".") for part in p.relative_to(root).parts))
+        if not names:
+            raise ValueError(f"{root}: no image files ({' '.join(IMAGE_SUFFIXES)}) found in this unlabelled face folder")
+        super().__init__(root, names, np.zeros(len(names), np.int64), ["(unlabelled)"], transform=transform, size=size)
+
+
 class LFWFolder(FaceFolder):
     """LFW: ``Name/Name_0001.jpg`` under ``root``, ``root/lfw-112x96`` or ``root/images``.
 
@@ -361,9 +379,12 @@ def open_faces(path: str | Path, **kwargs) -> FaceFolder:
     with os.scandir(path) as it:
         subdirs = sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
     if not subdirs:
+        flat = any(_is_image(p.name) for p in path.iterdir())
         raise ValueError(
             f"{path}: not a face data set: expected identity folders (Name/Name_0001.jpg, id/*.jpg), "
             f"an LFW export ({' or '.join(LFW_IMAGE_DIRS)}/ inside), or CelebA's {CELEBA_IDENTITY_FILE}"
+            + ("; it holds images without identity folders: for faces without identity labels, name it "
+               f"'unlabelled:{path}' in a training [data] also list" if flat else "")
         )
     first = subdirs[0]
     with os.scandir(path / first) as it:

@@ -16,7 +16,7 @@ crop), each with its exact face-parsing map (:data:`PARSING_CLASSES`) and five l
   (15 %) and sensor noise.
 
 **Calibration** — the point of the data set: identity must be learnable at 112×96 and badly hurt
-at 14×12 (8× bicubic down with antialias, then bicubic up: :func:`lrfr.data.degrade.degrade`).
+at 14×12 (8× bicubic down with antialias, then bicubic up: :func:`lrfr.data.resample.degrade`).
 Coarse cues (skin tone, hair colour and style, face size) come from small shared palettes and
 are blurred per image by brightness, colour cast, hair light, occasional haircut changes and pose
 jitter; most of what separates identities is fine detail. Measured with a scratch experiment
@@ -166,7 +166,7 @@ class SynthFaces(Dataset):
         if h < MIN_SIDE or w < MIN_SIDE:
             raise ValueError(
                 f"SynthFaces: size {h}x{w} (HxW) is too small; each side must be >= {MIN_SIDE} "
-                f"(render at 112x96 and use lrfr.data.degrade for low-resolution faces)"
+                f"(render at 112x96 and use lrfr.data.resample for low-resolution faces)"
             )
         self.size = (h, w)
         self.identities = np.arange(self.identity_offset, self.identity_offset + self.n_identities, dtype=np.int64)
@@ -409,8 +409,8 @@ def _lrfr_version() -> str:
 
 
 def _bicubic_down_up(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """8× bicubic down (antialias) then bicubic up: lrfr's degradation chain (lrfr.data.degrade)."""
-    from lrfr.data.degrade import degrade
+    """8× bicubic down (antialias) then bicubic up: lrfr's degradation chain (lrfr.data.resample)."""
+    from lrfr.data.resample import degrade
 
     return degrade(x, scale, upscale=True)
 

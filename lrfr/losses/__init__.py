@@ -3,7 +3,7 @@
     from lrfr import losses
     pixel = losses.build_loss("l1", weight=1.0)
     vgg = losses.build_extractor("vgg19", layer="relu3_4", weights="vgg19_imagenet.pth")
-    net = lrfr.recognition.load(weights=lrfr.evaluation.packaged_recognizer_path())
+    net = lrfr.recognition.load(weights=lrfr.weights.packaged_path(lrfr.weights.DEFAULT_RECOGNIZER))
     feat = losses.build_extractor("recognizer", recognizer=net)        # offline default
     perceptual = losses.build_loss("perceptual", extractor=feat, criterion="mse", weight=1.0)
     gan = losses.build_loss("gan", kind="ragan", weight=0.1)

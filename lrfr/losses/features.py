@@ -14,7 +14,7 @@ and return one intermediate feature map. Both are frozen: their parameters have
 ``recognizer`` — :class:`RecognizerFeatures`
     A mid-level feature map of a frozen lrfr face recognizer (any
     :class:`lrfr.recognition.base.Recognizer`), e.g. the packaged SynthFaces sphere20a
-    (``lrfr.recognition.load(weights=lrfr.evaluation.packaged_recognizer_path())``) or the
+    (``lrfr.recognition.load(weights=lrfr.weights.packaged_path(lrfr.weights.DEFAULT_RECOGNIZER))``) or the
     CASIA MobileFaceNet. The offline default: it needs no ImageNet weights. This is lrfr's
     addition, not a paper's.
 """

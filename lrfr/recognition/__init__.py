@@ -69,13 +69,13 @@ def build(name: str, **kwargs: Any) -> Recognizer:
 
 
 def frozen_recognizer(weights: str | Path, device: str | torch.device | None = None, arch: str | None = None,
-                      default: str = "sphere20a_synth.pt") -> Recognizer:
+                      default: str | None = None) -> Recognizer:
     """A recognizer to score or teach with, frozen (no gradients, eval mode): ``weights`` a file,
     ``"packaged:NAME"``, or "" for the packaged ``default``. ``arch`` names the architecture of a weight
     file that does not record it (else it is read or inferred)."""
-    from lrfr.weights import resolve
+    from lrfr.weights import DEFAULT_RECOGNIZER, resolve
 
-    model = load(arch or None, weights=resolve(weights, default), device=device)
+    model = load(arch or None, weights=resolve(weights, default or DEFAULT_RECOGNIZER), device=device)
     for p in model.parameters():
         p.requires_grad_(False)
     return model.eval()

@@ -1,4 +1,5 @@
-"""A-Softmax (angular softmax, SphereFace; Liu et al., CVPR 2017) with its λ annealing schedule.
+"""Margin heads: A-Softmax (angular softmax, SphereFace; Liu et al., CVPR 2017) with its λ annealing
+schedule, and the combined margin of SphereFace, ArcFace and CosFace (:class:`CombinedMarginLinear`).
 
 The classifier head :class:`AngleLinear` turns a feature ``x`` into logits over classes whose
 weight vectors ``W_j`` are L2-normalized (features are **not** normalized):
@@ -46,7 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AngleLinear", "AngleSoftmaxLoss", "cos_m_theta", "psi_from_cos", "lambda_schedule"]
+__all__ = ["AngleLinear", "AngleSoftmaxLoss", "CombinedMarginLinear", "HEADS", "build_head", "cos_m_theta",
+           "psi_from_cos", "lambda_schedule"]
 
 _EPS = 1e-12
 
@@ -170,3 +172,89 @@ class AngleSoftmaxLoss(nn.Module):
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(self.head(features, labels), labels.long())
+
+
+class CombinedMarginLinear(nn.Module):
+    """One margin head for SphereFace, ArcFace and CosFace: features ``(N, in_features)`` → logits ``(N, C)``.
+
+    Features and class weights are L2-normalised, so every logit is ``s · cos θ_j``; in training mode with
+    labels the target class's becomes ``s · (cos(m1 θ_y + m2) − m3)``:
+
+    * ``m1`` — SphereFace's multiplicative angular margin (``m1 = 1``: none),
+    * ``m2`` — ArcFace's additive angular margin (Deng et al., CVPR 2019; 0.5 in the paper),
+    * ``m3`` — CosFace's additive cosine margin (Wang et al., CVPR 2018; 0.35 in the paper),
+    * ``s`` — the scale of the normalised logits (64 in both papers).
+
+    The combination in one formula is the one insightface's ``arcface_torch`` trains with; this
+    implementation is lrfr's. lrfr's choices: beyond ``θ_t = (π − m2) / m1``, where ``cos(m1 θ + m2)``
+    would turn back up, the target logit continues as ``cos θ − cos θ_t − 1 − m3`` (continuous at ``θ_t``
+    and decreasing, so a face pushed far from its class is never rewarded); ``θ`` from ``acos`` of
+    ``cos θ`` clamped to ``[−1 + 1e-7, 1 − 1e-7]``; logits in float32 under autocast; weights ~ N(0, 0.01)
+    then normalised, or set from class centres with :meth:`set_centres`.
+    Labels below 0 (faces without identity) have no target and must be dropped by the caller.
+    """
+
+    def __init__(self, in_features: int, out_features: int, s: float = 64.0, m1: float = 1.0, m2: float = 0.5,
+                 m3: float = 0.0):
+        super().__init__()
+        if s <= 0 or m1 < 1 or not 0 <= m2 < math.pi or m3 < 0:
+            raise ValueError(f"combined margin needs s > 0, m1 >= 1, 0 <= m2 < pi, m3 >= 0; got s={s}, m1={m1}, "
+                             f"m2={m2}, m3={m3}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.s, self.m1, self.m2, self.m3 = float(s), float(m1), float(m2), float(m3)
+        self.weight = nn.Parameter(torch.empty(self.in_features, self.out_features))
+        with torch.no_grad():
+            self.weight.normal_(0.0, 0.01)
+
+    def set_centres(self, centres: torch.Tensor) -> None:
+        """Start each class's weight at its centre ``(C, in_features)`` (e.g. a frozen teacher's mean embedding
+        of the class), so the first steps pull faces towards where the teacher already puts them."""
+        if centres.shape != (self.out_features, self.in_features):
+            raise ValueError(f"centres must be ({self.out_features}, {self.in_features}); got {tuple(centres.shape)}")
+        with torch.no_grad():
+            self.weight.copy_(F.normalize(centres.float(), dim=1).t())
+
+    def cosine(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"CombinedMarginLinear expects features (N, {self.in_features}); got {tuple(x.shape)}")
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            cos = F.normalize(x.float(), dim=1, eps=_EPS) @ F.normalize(self.weight.float(), dim=0, eps=_EPS)
+        return cos.clamp(-1.0, 1.0)
+
+    def target_logit(self, cos_t: torch.Tensor) -> torch.Tensor:
+        """``cos(m1 θ + m2) − m3`` (continued past ``θ_t`` as the class docstring says), before the scale."""
+        theta = torch.acos(cos_t.clamp(-1.0 + 1e-7, 1.0 - 1e-7))
+        theta_t = (math.pi - self.m2) / self.m1
+        inside = torch.cos(self.m1 * theta + self.m2) - self.m3
+        beyond = cos_t - math.cos(theta_t) - 1.0 - self.m3
+        return torch.where(theta <= theta_t, inside, beyond)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        cos = self.cosine(x)
+        if labels is None or not self.training:
+            return self.s * cos
+        labels = labels.to(device=x.device, dtype=torch.long).reshape(-1, 1)
+        if bool((labels < 0).any()):
+            raise ValueError("CombinedMarginLinear: labels below 0 (faces without identity) have no class; drop them")
+        adjusted = cos.scatter(1, labels, self.target_logit(cos.gather(1, labels)))
+        return self.s * adjusted
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, s={self.s}, m1={self.m1}, "
+                f"m2={self.m2}, m3={self.m3}")
+
+
+#: margin heads by ``[margin] type``
+HEADS = ("asoftmax", "combined")
+
+
+def build_head(type: str, in_features: int, out_features: int, *, m: int = 4, base: float = 1000.0,
+               gamma: float = 0.12, power: float = 1.0, lambda_min: float = 5.0, s: float = 64.0, m1: float = 1.0,
+               m2: float = 0.5, m3: float = 0.0) -> nn.Module:
+    """The margin head a recipe's ``[margin]`` section names: A-Softmax (``m``, λ schedule) or the combined
+    margin (``s``, ``m1``, ``m2``, ``m3``); the other type's values are ignored."""
+    if type == "asoftmax":
+        return AngleLinear(in_features, out_features, m=m, base=base, gamma=gamma, power=power, lambda_min=lambda_min)
+    if type == "combined":
+        return CombinedMarginLinear(in_features, out_features, s=s, m1=m1, m2=m2, m3=m3)
+    raise ValueError(f"unknown margin head {type!r}; known: {', '.join(HEADS)}")

@@ -9,7 +9,7 @@ from lrfr.results.study import Study
 def front_end_faces(study: Study, model, lr):
     """``lr`` through a front-end as :meth:`Study.model` names it: ``"bicubic"``, ``packaged:NAME`` or a file."""
     from lrfr import sr as sr_models
-    from lrfr.data.degrade import upsample
+    from lrfr.data.resample import upsample
     from lrfr.weights import resolve
 
     if model == "bicubic":
@@ -22,7 +22,7 @@ def grid(study: Study, n: int = 6) -> Path:
     of the first section (all labels when the study has no section)."""
     import torch
 
-    from lrfr.data.degrade import upsample
+    from lrfr.data.resample import upsample
     from lrfr.data.degradations import degrade_batch
     from lrfr.data.folders import open_faces
     from lrfr.report import save_sr_grid

@@ -38,6 +38,8 @@ def packaged_path(name: str) -> Path:
 
 #: a weight-file setting that starts with this names a file shipped in lrfr/weights
 PACKAGED = "packaged:"
+#: the recognizer every setting that names none means (the SynthFaces-trained SphereFace above)
+DEFAULT_RECOGNIZER = "sphere20a_synth.pt"
 
 
 def resolve(spec: str | Path, default: str | None = None) -> Path:

@@ -40,7 +40,7 @@ from lrfr.config import dump_toml
 from lrfr.devices import resolve_device
 from lrfr.io import atomic_write_text
 from lrfr.recognition.weights import recognizer_identity
-from lrfr.weights import resolve
+from lrfr.weights import DEFAULT_RECOGNIZER, resolve
 from lrfr.recipes.cface.config import (
     ADDED_KEYS,
     CFacePipeline,
@@ -69,10 +69,9 @@ from lrfr.recipes.cface.triplets import HRFeatureCache, TripletSampler
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CFaceTrainer", "train_cface", "PACKAGED_RECOGNIZER", "DONE"]
+__all__ = ["CFaceTrainer", "train_cface", "DONE"]
 
 #: CNN^R when none is configured: the packaged SynthFaces sphere20a
-PACKAGED_RECOGNIZER = "sphere20a_synth.pt"
 #: written into a stage's folder once its model files are
 DONE = "done.json"
 COMPARE_TABLE = "compare_faces.npz"
@@ -105,7 +104,7 @@ class CFaceTrainer:
         self.labels = _labels_of(self.data)
         self.classes = getattr(self.data, "classes", None)
         self.n_classes = len(self.classes) if self.classes is not None else int(self.labels.max()) + 1
-        self.recognizer_path = resolve(cfg.recognizer.weights, PACKAGED_RECOGNIZER)
+        self.recognizer_path = resolve(cfg.recognizer.weights, DEFAULT_RECOGNIZER)
         self.plan = stages_of(cfg)
 
     # -- where things are ------------------------------------------------------------------------
@@ -217,13 +216,9 @@ class CFaceTrainer:
                               progress=self.progress)
 
     def _new_head(self, embedding_dim: int):
-        from lrfr.recognition.margins import AngleLinear
-
-        g = self.cfg.stage3.margin
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.run.seed)
-            return AngleLinear(embedding_dim, self.n_classes, m=g.m, base=g.base, gamma=g.gamma, power=g.power,
-                               lambda_min=g.lambda_min).to(self.device)
+            return self.cfg.stage3.margin.head(embedding_dim, self.n_classes).to(self.device)
 
     def stage4_recipe(self) -> CFaceGANRecipe:
         """N^SR and N^D from stage 1, under the stage-3 CNN^R (the original for v2-3), updated with L_FR."""

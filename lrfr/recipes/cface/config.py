@@ -22,7 +22,7 @@ lrfr's choices where the paper is silent or cannot be followed offline (each a c
 * Stage 4's CNN^R update: SGD lr 1e-3, momentum 0.9, weight decay 5e-4, on the step's HR_o and SR_o
   faces together (``fr_images = "hr+sr"``, mirroring stage 3's D^HR ∪ D^SR), with the stage-3 head
   (a new one for v2-3, which skips stage 3).
-* Faces are 112×96 (SphereFace's crop) degraded on the fly by :func:`lrfr.data.degrade.downsample`
+* Faces are 112×96 (SphereFace's crop) degraded on the fly by :func:`lrfr.data.resample.downsample`
   (bicubic with antialias), not the paper's 128×128 CASIA-WebFace crops; augmentation is a
   horizontal flip of the whole triplet (``[augment] hflip``; cached stage-1 features cover both flips).
 * ``iterations`` > 0 replaces a stage's ``epochs`` (short runs); ``decay_every`` > 0 replaces "per epoch".
@@ -35,7 +35,7 @@ from pathlib import Path
 
 from lrfr.config import ConfigError, bound_problems, bounded, dump_toml, section
 from lrfr.engine.sections import OptimConfig, RunConfig
-from lrfr.recipes.recognizer.config import MarginConfig
+from lrfr.recipes.recognizer.config import MARGIN_ADDED_KEYS, MarginConfig
 from lrfr.recipes.sr.config import (EXTRACTORS, GAN_LOSSES, PIXEL_LOSSES, DiscriminatorConfig, GANOptimConfig,
                                     GeneratorConfig, SRDataConfig, SRValConfig)
 
@@ -217,7 +217,8 @@ def stages_of(cfg: CFacePipeline) -> tuple[int, ...]:
 #: keys the stage sections gained with the shared optimizer section (lrfr 0.2), with the values older
 #: C-Face checkpoints were trained with (Adam, no momentum, decays from ``decay_every``): they still resume
 ADDED_KEYS = {**{f"stage{s}.{k}": v for s in (1, 4) for k, v in (("type", "adam"), ("momentum", 0.0))},
-              **{f"stage{s}.milestones": [] for s in (1, 3, 4)}}
+              **{f"stage{s}.milestones": [] for s in (1, 3, 4)},
+              **{f"stage3.margin.{k}": v for k, v in MARGIN_ADDED_KEYS.items()}}
 
 #: sections that never change a stage's weights (left out of its recipe identity)
 _NOT_TRAINING = ("from_stage", "val", "eval")

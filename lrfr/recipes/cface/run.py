@@ -24,7 +24,8 @@ def run_cface(cfg, *, resume: bool = True, progress: bool = True, allow_changed:
     from lrfr.devices import resolve_device
     from lrfr.io import atomic_write_text
     from lrfr.report import save_sr_grid, write_table
-    from lrfr.recipes.cface.algorithm import PACKAGED_RECOGNIZER, train_cface
+    from lrfr.recipes.cface.algorithm import train_cface
+    from lrfr.weights import DEFAULT_RECOGNIZER
     from lrfr.recipes.cface.config import stages_of
     from lrfr.recognition.weights import recognizer_identity
     from lrfr.weights import PACKAGED, resolve
@@ -36,7 +37,7 @@ def run_cface(cfg, *, resume: bool = True, progress: bool = True, allow_changed:
 
     device = resolve_device(cfg.run.device)
     own = not cfg.eval.recognizer
-    scorer_path = resolve(cfg.eval.recognizer or cfg.recognizer.weights, PACKAGED_RECOGNIZER)
+    scorer_path = resolve(cfg.eval.recognizer or cfg.recognizer.weights, DEFAULT_RECOGNIZER)
     scorer_arch = (cfg.recognizer.arch if own else cfg.eval.recognizer_arch) or None
     scorer = frozen_recognizer(str(scorer_path), device, scorer_arch)
     scorer_id = recognizer_identity(scorer_path, scorer_arch)
@@ -106,7 +107,7 @@ def run_cface(cfg, *, resume: bool = True, progress: bool = True, allow_changed:
     fig = plot_stage_losses(result["histories"], out / "losses.png", title=f"{cfg.name}: C-Face {cfg.ablation}")
     files += [fig] if fig else []
     with torch.no_grad():
-        from lrfr.data.degrade import upsample
+        from lrfr.data.resample import upsample
         from lrfr.data.degradations import degrade_batch
         from lrfr.engine.batches import take
 

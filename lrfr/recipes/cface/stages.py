@@ -171,7 +171,8 @@ class CFaceGANRecipe(SRRecipe):
         out = super().log_values()
         if self.fr is not None:
             out["lr_r"] = self.fr.sched.get_last_lr()[0]
-            out["lambda"] = self.fr.head.lambda_
+            if hasattr(self.fr.head, "lambda_"):  # A-Softmax's schedule
+                out["lambda"] = self.fr.head.lambda_
         return out
 
     def apply_config_to_optimizers(self, changed: list[str]) -> None:

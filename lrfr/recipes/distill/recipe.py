@@ -31,18 +31,35 @@ from lrfr.engine.distributed import local_rows
 from lrfr.engine.frozen import FrozenFeatures, super_resolve_all
 from lrfr.engine.loop import Recipe, Validator, settings_for, train
 from lrfr.engine.optim import build_optimizer, build_step_schedule, set_learning_rate
-from lrfr.recipes.distill.config import DistillPipeline
+from lrfr.data.degradations import parse_mix
+from lrfr.recipes.distill.config import ADDED_KEYS, DistillPipeline
 from lrfr.recognition import frozen_recognizer
 
 #: the step_generator streams of this recipe's draws (0: flips, as every recipe's)
-SCALE_STREAM, HR_STREAM = 3, 4
+SCALE_STREAM, HR_STREAM, FAMILY_STREAM, SIZE_STREAM = 3, 4, 5, 6
 
 
 def training_faces(cfg: DistillPipeline, progress: bool = True):
-    """``data.root`` and every ``data.also`` source, decoded once and joined (identities kept apart)."""
+    """``data.root`` and every ``data.also`` source, decoded once and joined (identities kept apart; faces of
+    an ``"unlabelled:PATH"`` source get label −1)."""
     from lrfr.engine.training_set import build_training_set
 
-    return build_training_set(cfg.data, tuple(cfg.data.hr_size), progress=progress)
+    return build_training_set(cfg.data, tuple(cfg.data.hr_size), progress=progress, needs_labels=False)
+
+
+def check_lr_sizes(cfg: DistillPipeline) -> tuple[int, int] | None:
+    """``data.lr_long_side`` as ``(lo, hi)`` (None when empty), or a ConfigError saying what is wrong."""
+    sizes = list(cfg.data.lr_long_side)
+    if not sizes:
+        return None
+    longest = max(cfg.data.hr_size)
+    if len(sizes) != 2 or not 4 <= sizes[0] <= sizes[1] <= longest:
+        raise ConfigError(f"data.lr_long_side = {sizes}: give [lo, hi] pixels on the face's long side, "
+                          f"4 <= lo <= hi <= {longest} (the HR face is {cfg.data.hr_size[0]}x{cfg.data.hr_size[1]})")
+    if cfg.front_end.model != "bicubic":
+        raise ConfigError(f"data.lr_long_side draws a size per face; [front_end] model = {cfg.front_end.model!r} "
+                          "works at one scale: use front_end.model = 'bicubic' or data.scales")
+    return sizes[0], sizes[1]
 
 
 def build_front_end(cfg: DistillPipeline, device: torch.device) -> tuple[nn.Module, bool]:
@@ -88,6 +105,8 @@ def build_student(cfg: DistillPipeline, teacher: nn.Module, device: torch.device
 class DistillRecipe(Recipe):
     """``data``: the training faces when the caller already holds them (else :func:`training_faces`)."""
 
+    added_keys = ADDED_KEYS
+
     def __init__(self, cfg: DistillPipeline, progress: bool = True, *, data=None):
         dev = self.use_config(cfg)
         self.hr_size = tuple(cfg.data.hr_size)
@@ -97,13 +116,19 @@ class DistillRecipe(Recipe):
         self.teacher = frozen_recognizer(cfg.teacher.weights, dev, cfg.teacher.arch or None)
         if tuple(self.teacher.input_size) != self.hr_size:
             raise ConfigError(f"data.hr_size = {list(self.hr_size)}, but the teacher takes {list(self.teacher.input_size)}")
+        self.lr_long_side = check_lr_sizes(cfg)
+        self.mix = parse_mix(cfg.data.mix, cfg.data.degrade)
         self.front_end, learned = build_front_end(cfg, dev)
         self.data = data if data is not None else training_faces(cfg, progress)
+        labelled = torch.as_tensor(self.data.labels) >= 0
+        if cfg.loss.softmax_weight > 0 and not bool(labelled.any()):
+            raise ConfigError(f"loss.softmax_weight = {cfg.loss.softmax_weight:g} asks for a margin term, but no "
+                              "training face has an identity label (every source is 'unlabelled:'): set it to 0")
         self.targets = FrozenFeatures.compute(self.teacher, self.data, hflip=cfg.augment.hflip, device=dev,
                                               workers=cfg.data.workers, progress=progress,
                                               cache_dir=cfg.data.cache_dir or None)
         self.sr_faces = None
-        if learned and not _random(cfg.data.degrade):  # a frozen generator on fixed inputs: its faces, once
+        if learned and not self.mix.random:  # a frozen generator on fixed inputs: its faces, once
             self.sr_faces, _ = super_resolve_all(self.front_end, self.data, scale=cfg.data.scales[0],
                                                  degrade=cfg.data.degrade, workers=cfg.data.workers, progress=progress)
         torch.manual_seed(cfg.run.seed)
@@ -111,12 +136,12 @@ class DistillRecipe(Recipe):
         self.head = None
         params = list(self.student.parameters())
         if cfg.loss.softmax_weight > 0:
-            from lrfr.recognition.margins import AngleLinear
-
-            g = cfg.loss.margin
-            n_classes = len(self.data.classes) if self.data.classes is not None else int(self.data.labels.max()) + 1
-            self.head = AngleLinear(self.student.embedding_dim, n_classes, m=g.m, base=g.base, gamma=g.gamma,
-                                    power=g.power, lambda_min=g.lambda_min).to(dev)
+            labels = torch.as_tensor(self.data.labels)
+            n_classes = len(self.data.classes) if self.data.classes is not None else int(labels.max()) + 1
+            self.head = cfg.loss.margin.head(self.student.embedding_dim, n_classes).to(dev)
+            if cfg.loss.head_init == "teacher":
+                self.head.set_centres(class_centres(self.targets.lookup(torch.nonzero(labelled).flatten()),
+                                                    labels[labelled], n_classes).to(dev))
             params += list(self.head.parameters())
         o = cfg.optim
         self.opt = build_optimizer(params, type=o.type, lr=o.lr, momentum=o.momentum, betas=o.betas,
@@ -140,7 +165,7 @@ class DistillRecipe(Recipe):
 
     def log_values(self) -> dict[str, float]:
         out = {"lr": self.sched.get_last_lr()[0]}
-        if self.head is not None:
+        if hasattr(self.head, "lambda_"):  # A-Softmax's schedule
             out["lambda"] = self.head.lambda_
         return out
 
@@ -152,7 +177,7 @@ class DistillRecipe(Recipe):
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(student inputs, teacher targets, labels) of ``step``: this rank's rows, drawn from ``(seed, step)``."""
-        from lrfr.data.degradations import degrade_batch, image_seed
+        from lrfr.data.degradations import draw_lr_sizes, image_seed
 
         cfg, seed = self.cfg, self.cfg.run.seed
         idx = self.batches.indices(step)
@@ -161,25 +186,45 @@ class DistillRecipe(Recipe):
         scales = torch.as_tensor(cfg.data.scales)[torch.randint(len(cfg.data.scales), (n,),
                                                                 generator=step_generator(seed, step, SCALE_STREAM))]
         at_hr = torch.rand(n, generator=step_generator(seed, step, HR_STREAM)) < cfg.loss.hr_fraction
-        idx, flip, scales, at_hr = idx[rows], flip[rows], scales[rows], at_hr[rows]
+        family = self.mix.draw(n, step_generator(seed, step, FAMILY_STREAM))
+        sizes = (draw_lr_sizes(n, self.lr_long_side, self.hr_size, step_generator(seed, step, SIZE_STREAM))
+                 if self.lr_long_side else None)
+        idx, flip, scales, at_hr, family = idx[rows], flip[rows], scales[rows], at_hr[rows], family[rows]
         hr, labels = take(self.data, idx, cfg.data.workers)
         hr = apply_flip(hr, flip)
         inputs = hr.clone()
+        seeds = [image_seed(seed, step, rows.start + i) for i in range(len(idx))]
         if self.sr_faces is not None:
             low = ~at_hr
             inputs[low] = apply_flip(self.sr_faces[idx[low]].float().div_(255), flip[low])
+        elif sizes is not None:
+            for i in (~at_hr).nonzero().flatten().tolist():
+                inputs[i] = self.lr_face_at_size(hr[i:i + 1], int(family[i]), sizes[rows.start + i], seeds[i])[0]
         else:
             for s in scales.unique().tolist():
-                pick = (scales == s) & ~at_hr
-                if not bool(pick.any()):
-                    continue
-                where = pick.nonzero().flatten()
-                lr = degrade_batch(hr[pick], s, cfg.data.degrade,
-                                   seeds=[image_seed(seed, step, rows.start + int(i)) for i in where])
-                with torch.no_grad():
-                    front = self.front_end if s == self.front_end.scale else _bicubic(s)
-                    inputs[pick] = front(lr.to(self.device)).float().clamp_(0, 1).cpu()
+                for f in family.unique().tolist():
+                    pick = (scales == s) & (family == f) & ~at_hr
+                    if bool(pick.any()):
+                        inputs[pick] = self.lr_faces_at_scale(hr[pick], s, f, [seeds[i] for i in pick.nonzero().flatten()])
         return inputs.to(self.device), self.targets.lookup(idx, flip).to(self.device), labels.to(self.device)
+
+    def lr_faces_at_scale(self, hr: torch.Tensor, scale: int, family: int, seeds: list[int]) -> torch.Tensor:
+        """HR faces degraded at ``scale`` by mix family ``family`` and brought back by the front-end."""
+        from lrfr.data.degradations import apply_degradation
+
+        lr = apply_degradation(hr, scale, self.mix.specs[family], seeds)
+        with torch.no_grad():
+            front = self.front_end if scale == self.front_end.scale else _bicubic(scale)
+            return front(lr.to(self.device)).float().clamp_(0, 1).cpu()
+
+    def lr_face_at_size(self, hr: torch.Tensor, family: int, size: tuple[int, int], seed: int) -> torch.Tensor:
+        """One HR face degraded to ``size`` by mix family ``family`` and brought back to the HR size by bicubic
+        (:func:`lrfr.data.resample.fit_to_size`: what a native LR probe of that size goes through)."""
+        from lrfr.data.degradations import apply_degradation
+        from lrfr.data.resample import fit_to_size
+
+        lr = apply_degradation(hr, None, self.mix.specs[family], [seed], size=size)
+        return fit_to_size(lr, self.hr_size)
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         L = self.cfg.loss
@@ -191,8 +236,11 @@ class DistillRecipe(Recipe):
         else:  # the squared distance of the normalised embeddings
             match = (s - t).pow(2).sum(1).mean()
         losses = {"embedding": L.embedding_weight * match}
-        if self.head is not None:
-            losses["softmax"] = L.softmax_weight * F.cross_entropy(self.head(emb, labels), labels)
+        if self.head is not None:  # the margin term, on the faces with identity labels only
+            known = labels >= 0
+            margin = (F.cross_entropy(self.head(emb[known], labels[known]), labels[known]) if bool(known.any())
+                      else emb.sum() * 0.0)
+            losses["softmax"] = L.softmax_weight * margin
         total = torch.stack(list(losses.values())).sum()
         losses["total"] = total
         if not torch.isfinite(total):
@@ -204,10 +252,11 @@ class DistillRecipe(Recipe):
         return {k: v.detach() for k, v in losses.items()}
 
 
-def _random(spec: str) -> bool:
-    from lrfr.data.degradations import parse_degradation
-
-    return parse_degradation(spec).random
+def class_centres(features: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """``(n_classes, D)``: the mean of each class's L2-normalised ``features`` (zero for a class without any)."""
+    sums = torch.zeros(n_classes, features.shape[1], dtype=torch.float32)
+    sums.index_add_(0, labels.long(), F.normalize(features.float(), dim=1))
+    return sums / torch.bincount(labels.long(), minlength=n_classes).clamp_min(1)[:, None]
 
 
 def _bicubic(scale: int) -> nn.Module:

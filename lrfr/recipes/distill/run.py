@@ -20,7 +20,7 @@ def run_distill(cfg, *, resume: bool = True, progress: bool = True, allow_change
     from lrfr.recognition import frozen_recognizer
     from lrfr.recognition.weights import recognizer_identity, save_recognizer
     from lrfr.validation import probe_validator_for
-    from lrfr.weights import resolve
+    from lrfr.weights import DEFAULT_RECOGNIZER, resolve
 
     device = resolve_device(cfg.run.device)
     validate = None
@@ -40,10 +40,11 @@ def run_distill(cfg, *, resume: bool = True, progress: bool = True, allow_change
         return early
     student = result["recipe"].eval_model()
     final = dict(validate(student)) if validate is not None else {}
-    teacher_file = resolve(cfg.teacher.weights, "sphere20a_synth.pt")
+    teacher_file = resolve(cfg.teacher.weights, DEFAULT_RECOGNIZER)
     meta = {**provenance(cfg, result["step"], final), "weights_dtype": cfg.run.weights_dtype,
             "teacher": recognizer_identity(teacher_file, cfg.teacher.arch or None),
             "front_end": cfg.front_end.model, "scales": list(cfg.data.scales), "degrade": cfg.data.degrade,
+            "lr_long_side": list(cfg.data.lr_long_side), "degradation_mix": dict(cfg.data.mix),
             "also_trained_on": list(cfg.data.also)}
     dtype = {"float32": torch.float32, "float16": torch.float16}[cfg.run.weights_dtype]
     export = copy.deepcopy(student).to(device="cpu", dtype=dtype).eval()

@@ -114,7 +114,7 @@ def at_factor(images: torch.Tensor, points: torch.Tensor, factor: int) -> tuple[
     """Faces and their points at 1/``factor`` of the size (bilinear halving: PFSR's chain)."""
     if factor == 1:
         return images, points
-    from lrfr.data.degrade import downsample
+    from lrfr.data.resample import downsample
 
     return downsample(images, factor, method="bilinear_steps"), scale_points(points, 1.0 / factor)
 

@@ -143,7 +143,7 @@ class PFSRRecipe(SRRecipe):
         return {**super().log_values(), "pfsr_step": self.stage, "alpha": self.alpha}
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
-        from lrfr.data.degrade import downsample
+        from lrfr.data.resample import downsample
 
         self.set_progress(*fade_in_schedule(step, self.cfg.progressive.step_iterations,
                                             self.cfg.progressive.fade_fraction))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from lrfr.config import bounded, section
 from lrfr.engine.sections import AugmentConfig, DataConfig, HeldOutConfig, OptimConfig, RunConfig
+from lrfr.recognition.margins import HEADS, build_head
 
 
 @dataclass
@@ -24,13 +25,29 @@ class ModelConfig:
 
 @dataclass
 class MarginConfig:
-    """A-Softmax's margin m and the λ annealing of SphereFace's released code (lrfr.recognition.margins)."""
+    """The margin head (:func:`lrfr.recognition.margins.build_head`): ``type = "asoftmax"`` — A-Softmax's
+    margin m and the λ annealing of SphereFace's released code — or ``"combined"`` — ``s · (cos(m1 θ + m2) − m3)``
+    (SphereFace m1, ArcFace m2, CosFace m3; defaults ArcFace's published s = 64, m2 = 0.5)."""
 
+    type: str = bounded("asoftmax", choices=HEADS)
     m: int = bounded(4, ge=1, le=4)
     base: float = bounded(1000.0, ge=0)
     gamma: float = bounded(0.12, ge=0)
     power: float = bounded(1.0, ge=0)
     lambda_min: float = bounded(5.0, ge=0)
+    s: float = bounded(64.0, gt=0)
+    m1: float = bounded(1.0, ge=1)
+    m2: float = bounded(0.5, ge=0, lt=3.14159)
+    m3: float = bounded(0.0, ge=0)
+
+    def head(self, in_features: int, out_features: int):
+        """This section's head for ``out_features`` classes."""
+        kw = {k: getattr(self, k) for k in ("m", "base", "gamma", "power", "lambda_min", "s", "m1", "m2", "m3")}
+        return build_head(self.type, in_features, out_features, **kw)
+
+
+#: the [margin] keys added with the combined head, at the values every older config trained with (A-Softmax)
+MARGIN_ADDED_KEYS = {"type": "asoftmax", "s": 64.0, "m1": 1.0, "m2": 0.5, "m3": 0.0}
 
 
 @dataclass

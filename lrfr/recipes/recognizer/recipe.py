@@ -16,7 +16,7 @@ from lrfr.engine.batches import EpochBatches, draw_batch
 from lrfr.engine.training_set import build_training_set
 from lrfr.engine.optim import build_optimizer, build_step_schedule, set_learning_rate
 from lrfr.engine.loop import NonFiniteLossError, Recipe, Validator, settings_for, train
-from lrfr.recipes.recognizer.config import RecognizerPipeline
+from lrfr.recipes.recognizer.config import MARGIN_ADDED_KEYS, RecognizerPipeline
 
 __all__ = ["RecognizerRecipe", "train_recognizer", "build_training_set", "NonFiniteLossError"]
 
@@ -24,13 +24,11 @@ __all__ = ["RecognizerRecipe", "train_recognizer", "build_training_set", "NonFin
 def _build(cfg: RecognizerPipeline, n_classes: int, device: torch.device, model=None):
     """Network (``model`` when given: fine-tuning; else built from ``cfg.model``), A-Softmax head, optimizer, schedule."""
     from lrfr.recognition import build
-    from lrfr.recognition.margins import AngleLinear
 
     m = cfg.model
     if model is None:
         model = build(m.arch, width=m.width, embedding_dim=m.embedding_dim, input_size=tuple(m.input_size))
-    g = cfg.margin
-    head = AngleLinear(model.embedding_dim, n_classes, m=g.m, base=g.base, gamma=g.gamma, power=g.power, lambda_min=g.lambda_min)
+    head = cfg.margin.head(model.embedding_dim, n_classes)
     model.to(device), head.to(device)
     params = list(model.parameters()) + list(head.parameters())
     o = cfg.optim
@@ -40,6 +38,8 @@ def _build(cfg: RecognizerPipeline, n_classes: int, device: torch.device, model=
 
 
 class RecognizerRecipe(Recipe):
+    added_keys = {f"margin.{k}": v for k, v in MARGIN_ADDED_KEYS.items()}
+
     """A-Softmax training of a recognizer: SGD (or Adam) over identity-labelled faces.
 
     ``data``: the training set when the caller already holds it (else built from ``cfg.data``); ``model``: a
@@ -81,7 +81,8 @@ class RecognizerRecipe(Recipe):
         return self.model
 
     def log_values(self):
-        return {"lambda": self.head.lambda_, "lr": self.sched.get_last_lr()[0]}
+        lam = {"lambda": self.head.lambda_} if hasattr(self.head, "lambda_") else {}  # A-Softmax's schedule
+        return {**lam, "lr": self.sched.get_last_lr()[0]}
 
     def apply_config_to_optimizers(self, changed: list[str]) -> None:
         set_learning_rate(self.opt, self.sched, self.cfg.optim.lr, self.cfg.optim.milestones, self.cfg.optim.lr_decay)

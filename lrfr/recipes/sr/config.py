@@ -11,7 +11,7 @@ lrfr's choices, said here so numbers can be reproduced:
   ImageNet VGG weights cannot be fetched at run time. ``perceptual_extractor = "vgg19"`` with
   ``vgg_weights = "PATH"`` is the paper's loss.
 - Faces are 112×96 HR crops (SphereFace's template) degraded on the fly by
-  :func:`lrfr.data.degrade.downsample` (bicubic with antialias; C-Face's chain), not the paper's
+  :func:`lrfr.data.resample.downsample` (bicubic with antialias; C-Face's chain), not the paper's
   random 96×96 ImageNet patches.
 - ``identity_weight`` > 0 adds C-Face's super-identity loss L_SI (papers/004 eq. 4) under the same
   frozen recognizer; 0 in the SRGAN/SRResNet recipes.

@@ -3,7 +3,7 @@
 One iteration (:meth:`SRRecipe.train_step`, BasicSR's ``optimize_parameters`` shape):
 
 1. HR faces of step ``s`` (a pure function of ``(seed, s)``) → augmentation → LR by
-   :func:`lrfr.data.degrade.downsample` (on the fly, any scale);
+   :func:`lrfr.data.resample.downsample` (on the fly, any scale);
 2. G step: ``L_G = w_pix·L_pix + w_per·L_per + w_adv·L_adv^G + w_id·L_SI`` (SRGAN eq. 3 with
    lrfr's optional identity term; each term is a weighted loss module), D frozen;
 3. D step (when a discriminator is configured): ``L_D`` of the configured GAN loss (+ WGAN-GP's

@@ -75,16 +75,26 @@ def _check_scale(scale) -> int:
     return int(scale)
 
 
+def _check_lr_size(size, hr_size: tuple[int, int]) -> tuple[int, int]:
+    if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size):
+        raise ValueError(f"size must be (h, w) with positive integers; got {size!r}")
+    if size[0] > hr_size[0] or size[1] > hr_size[1]:
+        raise ValueError(f"LR size {size[0]}x{size[1]} is larger than the image ({hr_size[0]}x{hr_size[1]})")
+    return int(size[0]), int(size[1])
+
+
 def _quantize(x: torch.Tensor) -> torch.Tensor:
     return x.mul(255.0).round_().div_(255.0)
 
 
 def downsample(
     hr: torch.Tensor,
-    scale: int,
+    scale: int | None = None,
     method: str = "bicubic",
     antialias: bool = True,
     quantize: bool = False,
+    *,
+    size: tuple[int, int] | None = None,
 ) -> torch.Tensor:
     """HR ``(N, 3, H, W)`` / ``(3, H, W)`` in [0, 1] → LR ``(…, H/scale, W/scale)``, clamped to [0, 1].
 
@@ -95,18 +105,28 @@ def downsample(
     be a power of 2), or plain ``"bilinear"``/``"area"``/``"nearest"``. ``antialias`` applies to
     ``bicubic``/``bilinear`` (ignored by the others; ``bicubic_noaa`` never antialiases).
     ``quantize``: round to 8-bit levels (see the module docstring).
+    ``size``: instead of ``scale``, the LR size ``(h, w)`` itself — any size up to the HR one, so the
+    factor need not be an integer (a 112×96 face to 17×15); ``bilinear_steps`` needs a power-of-2 scale.
     """
     x, single = _as_batch(hr, "hr")
-    s = _check_scale(scale)
     h, w = x.shape[-2:]
-    if h % s or w % s:
-        raise ValueError(
-            f"HR size {h}x{w} (HxW) is not divisible by scale {s}: "
-            f"{h}/{s} = {h / s:g}, {w}/{s} = {w / s:g}; crop or pad the HR images to a multiple of {s}"
-        )
     if method not in DOWN_METHODS:
         raise ValueError(f"unknown downsampling method {method!r}; known: {', '.join(DOWN_METHODS)}")
-    size = (h // s, w // s)
+    if (scale is None) == (size is None):
+        raise ValueError("downsample: give exactly one of scale and size")
+    if size is not None:
+        size = _check_lr_size(size, (h, w))
+        s = 1 if size == (h, w) else 0  # 0: a size-given reduction (no integer factor)
+        if method == "bilinear_steps" and s == 0:
+            raise ValueError("method='bilinear_steps' halves repeatedly: give a power-of-2 scale, not a size")
+    else:
+        s = _check_scale(scale)
+        if h % s or w % s:
+            raise ValueError(
+                f"HR size {h}x{w} (HxW) is not divisible by scale {s}: "
+                f"{h}/{s} = {h / s:g}, {w}/{s} = {w / s:g}; crop or pad the HR images to a multiple of {s}"
+            )
+        size = (h // s, w // s)
     if s == 1:
         y = x.clone()
     elif method == "bilinear_steps":
@@ -175,3 +195,43 @@ def degrade(
         return lr
     return upsample(lr, size=tuple(hr.shape[-2:]), method=upscale_method)
 
+
+
+def crop_to_aspect(img: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The centre of ``img`` ``(…, h, w)`` in the proportions of ``size`` ``(H, W)``: the longer side (in
+    those proportions) is cropped to ``round`` of what the other side implies, and nothing is cropped
+    when that is under one pixel (a 14×12 or 17×15 face keeps every pixel for 112×96; 24×24 → 24×21;
+    20×16 → 19×16)."""
+    h, w = img.shape[-2:]
+    H, W = size
+    keep_h, keep_w = h, w
+    if h * W > w * H:  # taller than the target: keep the width, crop rows
+        keep_h = min(h, max(1, int(round(w * H / W))))
+    else:  # wider (or equal): keep the height, crop columns
+        keep_w = min(w, max(1, int(round(h * W / H))))
+    top, left = (h - keep_h) // 2, (w - keep_w) // 2
+    return img[..., top:top + keep_h, left:left + keep_w]
+
+
+def fit_to_size(lr: torch.Tensor, size: tuple[int, int], method: str = "bicubic") -> torch.Tensor:
+    """A low-resolution face of any size → ``size`` (the recognizer's input, e.g. 112×96): the rule every
+    native LR image follows in lrfr (a camera crop, a 20×16 face, a file written by ``lrfr degrade``).
+
+    1. :func:`crop_to_aspect`: centre-crop to the target's proportions (a no-op for faces made by
+       dividing 112×96 by any factor, integer or not, up to rounding);
+    2. resize to ``size``: bicubic (``align_corners=False``) upwards, antialiased bicubic downwards, clamped.
+
+    A face whose proportions match is exactly :func:`upsample` ``(lr, size=size)``, so a native 14×12
+    file gives the same pixels as lrfr's own 8× degradation brought back to 112×96.
+    """
+    x, single = _as_batch(lr, "lr")
+    x = crop_to_aspect(x, size)
+    h, w = x.shape[-2:]
+    size = (int(size[0]), int(size[1]))
+    if (h, w) == size:
+        y = x.clone()
+    elif h > size[0] or w > size[1]:
+        y = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0.0, 1.0)
+    else:
+        y = upsample(x, size=size, method=method)
+    return y[0] if single else y

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lrfr.data.degrade import degrade, downsample, upsample
+from lrfr.data.resample import degrade, downsample, upsample
 
 
 @pytest.mark.parametrize("scale,expected", [(2, (56, 48)), (4, (28, 24)), (8, (14, 12))])
@@ -135,3 +135,43 @@ def test_bicubic_without_antialias_matches_a_hand_computed_cubic_convolution():
     assert np.array_equal(np.round(got.numpy() * 255).astype(np.uint8), expected)
     antialiased = downsample(torch.from_numpy(img).float(), 4, method="bicubic")
     assert not np.array_equal(np.round(antialiased.numpy() * 255).astype(np.uint8), expected)  # not the default
+
+
+# -- sizes that are not an integer fraction, and the rule native LR faces follow (issues 39, 42) --------------
+
+def test_downsample_to_a_size_takes_any_factor():
+    hr = torch.rand(2, 3, 112, 96)
+    lr = downsample(hr, size=(17, 15))
+    assert lr.shape == (2, 3, 17, 15) and 0 <= float(lr.min()) and float(lr.max()) <= 1
+    assert torch.equal(downsample(hr, size=(14, 12)), downsample(hr, 8))  # an integer factor: the same bytes
+    with pytest.raises(ValueError, match="give exactly one of scale and size"):
+        downsample(hr, 8, size=(14, 12))
+    with pytest.raises(ValueError, match=r"LR size 120x96 is larger than the image \(112x96\)"):
+        downsample(hr, size=(120, 96))
+    with pytest.raises(ValueError, match="bilinear_steps.*power-of-2 scale"):
+        downsample(hr, size=(17, 15), method="bilinear_steps")
+
+
+@pytest.mark.parametrize("size, kept", [((14, 12), (14, 12)), ((17, 15), (17, 15)), ((7, 6), (7, 6)),
+                                        ((24, 24), (24, 21)), ((20, 16), (19, 16)), ((30, 40), (30, 26))])
+def test_crop_to_aspect_keeps_the_centre_in_the_recognizer_proportions(size, kept):
+    from lrfr.data.resample import crop_to_aspect
+
+    img = torch.arange(size[0] * size[1], dtype=torch.float32).reshape(1, 1, *size)
+    out = crop_to_aspect(img, (112, 96))
+    assert tuple(out.shape[-2:]) == kept
+    top, left = (size[0] - kept[0]) // 2, (size[1] - kept[1]) // 2
+    assert torch.equal(out, img[..., top:top + kept[0], left:left + kept[1]])
+
+
+def test_fit_to_size_is_bicubic_upsampling_for_faces_in_proportion_and_crops_the_rest():
+    from lrfr.data.resample import crop_to_aspect, fit_to_size
+
+    lr = torch.rand(2, 3, 14, 12)
+    assert torch.equal(fit_to_size(lr, (112, 96)), upsample(lr, size=(112, 96)))
+    square = torch.rand(3, 24, 24)
+    out = fit_to_size(square, (112, 96))
+    assert out.shape == (3, 112, 96)
+    assert torch.equal(out, upsample(crop_to_aspect(square, (112, 96)), size=(112, 96)))
+    big = torch.rand(1, 3, 224, 192)  # larger than the input: antialiased down
+    assert fit_to_size(big, (112, 96)).shape == (1, 3, 112, 96)
