@@ -22,17 +22,18 @@ __version__ = "0.1.0"
 
 # Subpackages load on first use, so `import lrfr` stays light (no torch, faiss or MTCNN until needed).
 _SUBPACKAGES = {"data", "sr", "recognition", "losses", "index", "engine", "recipes", "results", "metrics",
-                "protocols", "bench", "cli", "train"}  # train: deprecated aliases of engine and recipes
+                "protocols", "bench", "cli"}
+#: the public objects, each from the module that defines it (loaded on first use)
+_OBJECTS = {"evaluate": "lrfr.evaluation", "Gallery": "lrfr.gallery", "ProbePipeline": "lrfr.probe"}
 
 
 def __getattr__(name):
-    if name == "evaluate":  # the function; its module is lrfr.evaluation (see docs/architecture.md)
-        from lrfr.evaluation import evaluate
-
-        return evaluate
+    if name in _OBJECTS:  # lrfr.evaluate is the function; its module is lrfr.evaluation (docs/architecture.md)
+        return getattr(importlib.import_module(_OBJECTS[name]), name)
     if name in _SUBPACKAGES:
         return importlib.import_module(f"lrfr.{name}")
     raise AttributeError(f"module 'lrfr' has no attribute {name!r}")
 
 
-__all__ = ["evaluate", "__version__", *sorted(_SUBPACKAGES)]
+# `from lrfr import *` gives the public objects, not every subpackage (which would load every recipe)
+__all__ = ["__version__", *_OBJECTS]

@@ -149,7 +149,7 @@ def calibrate(sr: object = "hr", protocol: str = "lfw", data: str | Path | None 
         setting_features,
         sr_sha256,
     )
-    from lrfr.features import HR, sr_name
+    from lrfr.embedding import HR, sr_name
     from lrfr.fingerprint import recognizer_fingerprint
     from lrfr.weights import PACKAGED
     from lrfr.weights import resolve as resolve_weights

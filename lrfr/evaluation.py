@@ -9,7 +9,7 @@ runs each protocol on the features, and reports PSNR/SSIM of SR vs HR beside the
 numbers. Every convention a protocol used is in ``table.attrs["conventions"]``; curves (ROC,
 CMC) and per-fold tables in ``table.attrs["results"]``; where the time went, per (SR model,
 protocol), in ``table.attrs["seconds"]`` (``read``, ``degrade``, ``sr``, ``quality``, ``embed``:
-:attr:`lrfr.features.Extracted.seconds`, zero for features the cache already held; ``protocol``:
+:attr:`lrfr.feature_store.Extracted.seconds`, zero for features the cache already held; ``protocol``:
 the protocol's own run on the features).
 
 Nothing is dropped silently: an image of a protocol that cannot be read (or has another size than
@@ -48,7 +48,9 @@ from torch import nn
 from lrfr.devices import resolve_device
 from lrfr.errors import LrfrError
 from lrfr.weights import DEFAULT_RECOGNIZER, packaged_path
-from lrfr.features import HR, ON_BAD_IMAGE, Extracted, extract_features, model_key, module_digest, sr_name
+from lrfr.embedding import HR, ON_BAD_IMAGE, extract_features, model_key, sr_name
+from lrfr.feature_store import Extracted
+from lrfr.fingerprint import module_digest
 
 #: ``both_low``: gallery and probes (both images of a pair) degraded and super-resolved;
 #: ``cross``: gallery / first image at HR, probes / second image LR → SR
@@ -198,7 +200,7 @@ def setting_features(data, n_hr: int, sr, recognizers: RecognizerPair, **extract
     first images, see :func:`cross_resolution_data`) embedded by the reference recognizer, the rest
     degraded and super-resolved by ``sr`` and embedded by the probe recognizer (the reference for the
     ``"hr"`` front-end, which degrades nothing); ``extract``: the keyword arguments of
-    :func:`lrfr.features.extract_features`."""
+    :func:`lrfr.embedding.extract_features`."""
     r = recognizers
     low_side = (r.reference, r.reference_key) if isinstance(sr, str) and sr == HR else (r.probe, r.probe_key)
     ex = extract_features(data.image_paths[n_hr:], sr, low_side[0], recognizer_key=low_side[1], **extract)
@@ -248,6 +250,48 @@ def default_synth_data(workdir: Path | None = None, progress: bool = True) -> Pa
 
 #: the SynthFaces evaluation set: identities from 1,000,000 on, disjoint from any training range
 SYNTH_TEST = dict(n_identities=60, images_per_identity=10, seed=2024, identity_offset=1_000_000)
+
+
+#: protocols scored on a gallery of a user's folders (lrfr.watchlist): native LR probes, no pairs
+GALLERY_PROTOCOLS = ("watchlist", "tinyface")
+
+
+def gallery_protocol_table(srs: list, protocols: list[str], root: Path, *, recognizer, weights, probe_recognizer,
+                           probe_weights, scale, degrade, degrade_seed, device, batch_size, on_bad_image,
+                           progress) -> pd.DataFrame:
+    """:func:`evaluate`'s rows for the gallery protocols (:mod:`lrfr.watchlist`): one per (front-end, protocol),
+    every front-end through one :class:`lrfr.probe.ProbePipeline` with the same recognizers. PSNR/SSIM are not
+    computed (native LR probes have no HR reference): the ``quality`` column says so."""
+    from lrfr.probe import ProbePipeline
+    from lrfr.watchlist import evaluate_tinyface, evaluate_watchlist
+
+    rows, results = [], {}
+    for sr in srs:
+        if isinstance(sr, str) and sr == HR:
+            raise ValueError("the gallery protocols search the probes as they are on disk; 'hr' degrades nothing and "
+                             "adds nothing there: use 'bicubic' (the recognizer then sees each probe resized)")
+        pipe = ProbePipeline.create(front_end=sr, recognizer=recognizer, weights=weights,
+                                    probe_recognizer=probe_recognizer, probe_weights=probe_weights, device=device,
+                                    batch_size=batch_size)
+        for name in protocols:
+            if name == "watchlist":
+                res = evaluate_watchlist(root, pipe, scale=scale, degrade=degrade, seed=degrade_seed,
+                                         on_bad_image=on_bad_image, progress=progress)
+            else:
+                res = evaluate_tinyface(root, pipe, on_bad_image=on_bad_image, progress=progress)
+            fp = pipe.fingerprint()
+            rows.append({"sr": pipe.front_end.name, "protocol": name, "setting": "gallery: enrolment HR, probes LR"
+                         if name == "watchlist" else "gallery and probes native LR", "probes": res.probe_side,
+                         "recognizer": fp["recognizer"], "recognizer_sha256": fp["weights_sha256"],
+                         "probe_recognizer": fp["probe_recognizer"], "probe_recognizer_sha256": fp["probe_weights_sha256"],
+                         "sr_sha256": fp["front_end_sha256"], "lrfr_version": lrfr_version(),
+                         "psnr": np.nan, "ssim": np.nan, "quality": "not computed: no HR reference for native LR probes",
+                         "n_images_skipped": len(res.skipped), **res.summary})
+            results[(pipe.front_end.name, name)] = res
+    table = pd.DataFrame(rows)
+    table.attrs["results"] = results
+    table.attrs["data"] = str(root)
+    return table
 
 
 def lrfr_version() -> str:
@@ -313,7 +357,7 @@ def evaluate(
         each LR → SR face's features and its HR face's; embeds the HR faces too, once per call's cache).
     fast: embed in bfloat16 autocast instead of float32 (opt-in; the SR front-ends still run as
         they are). Every row says its ``embed_precision``; a fast row also reports, for the first
-        :data:`lrfr.features.FAST_CHECK_FACES` faces of each embedded set, the cosine between the bf16
+        :data:`lrfr.embedding.FAST_CHECK_FACES` faces of each embedded set, the cosine between the bf16
         and the fp32 features (``fast_check_faces``, ``fast_check_cosine_min``, ``_mean``). What bf16
         does to the protocols' figures on real LFW is measured by ``lrfr bench fast`` (docs/benchmarks.md).
     feature_dir: a folder where each set of features is stored on disk and found again, in this process
@@ -339,6 +383,15 @@ def evaluate(
     root = Path(data) if data is not None else default_synth_data(workdir, progress)
     if not root.exists():
         raise FileNotFoundError(f"data root not found: {root}")
+    names = _as_list(protocol)
+    if any(isinstance(p, str) and p in GALLERY_PROTOCOLS for p in names):
+        if not all(isinstance(p, str) and p in GALLERY_PROTOCOLS for p in names):
+            raise ValueError(f"evaluate: the gallery protocols ({', '.join(GALLERY_PROTOCOLS)}) read their own folder "
+                             f"layout; evaluate them in a call of their own (got {names})")
+        return gallery_protocol_table(_as_list(sr_model) or ["bicubic"], names, root, recognizer=recognizer,
+                                      weights=weights, probe_recognizer=probe_recognizer, probe_weights=probe_weights,
+                                      scale=scale, degrade=spec, degrade_seed=degrade_seed, device=device,
+                                      batch_size=batch_size, on_bad_image=on_bad_image, progress=progress)
     recs = resolve_recognizers(recognizer, weights, probe_recognizer, probe_weights)
     srs = [resolve_weights(s) if isinstance(s, str) and s.startswith(PACKAGED) else s
            for s in _as_list(sr_model)] or ["bicubic"]

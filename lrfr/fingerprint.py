@@ -2,7 +2,7 @@
 
 ``file_sha256`` hashes a weight file (memoized by path, size and modification time, so a table of
 many rows hashes each file once). A model handed over as an ``nn.Module`` has no file: it is
-pinned by ``module:`` + :func:`lrfr.features.module_digest`-style digest of its parameters instead.
+pinned by ``module:`` + :func:`module_digest` of its parameters instead.
 
 A *recognizer fingerprint* is what must match for two sets of features to be comparable: the
 recognizer's architecture, the sha256 of its weights and the flip fusion of its features. A
@@ -76,3 +76,29 @@ def check_fingerprint(recorded: dict | None, current: dict, what: str, hint: str
         raise FingerprintMismatchError(
             f"{what} was made with another recognizer setup ({', '.join(diff)} differ): it holds "
             f"[{describe(recorded)}], but this run uses [{describe(current)}]" + (f"; {hint}" if hint else ""))
+
+
+_PLAIN = (bool, int, float, str, tuple, type(None))
+
+
+def module_digest(model) -> str:
+    """A digest of everything that determines a module's output: class, ``repr``, plain public
+    attributes of every submodule (``training`` excepted) and the bytes, dtype, shape and name of
+    every parameter and buffer."""
+    import torch
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{type(model).__module__}.{type(model).__qualname__}\n{model!r}\n".encode())
+    for name, sub in model.named_modules():
+        attrs = sorted((k, repr(v)) for k, v in vars(sub).items()
+                       if not k.startswith("_") and k != "training" and isinstance(v, _PLAIN))
+        h.update(f"{name}:{type(sub).__qualname__}:{attrs}\n".encode())
+    with torch.no_grad():
+        for name, t in model.state_dict(keep_vars=False).items():
+            if not torch.is_tensor(t):
+                h.update(f"{name}={t!r}\n".encode())
+                continue
+            t = t.detach().cpu().contiguous()
+            h.update(f"{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()

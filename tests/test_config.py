@@ -211,18 +211,13 @@ def test_loss_names_in_the_configs_are_the_registered_ones():
     assert set(PIXEL_LOSSES) <= set(LOSS_REGISTRY.names()) and tuple(GAN_LOSSES) == tuple(GAN_KINDS)
 
 
-def test_old_train_paths_still_import_with_a_deprecation_warning():
+def test_lrfr_has_no_train_alias_and_star_import_loads_no_recipe():
     import importlib
+    import subprocess
     import sys
 
-    for name in [m for m in sys.modules if m == "lrfr.train" or m.startswith("lrfr.train.")]:
-        del sys.modules[name]
-    with pytest.warns(DeprecationWarning, match="lrfr.train is deprecated"):
-        old = importlib.import_module("lrfr.train.cface")
-    import lrfr.recipes.cface.algorithm as new
-    from lrfr.train.engine import train
-
-    assert old is new and old.CFaceTrainer is new.CFaceTrainer
-    from lrfr.engine.loop import train as new_train
-
-    assert train is new_train
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("lrfr.train")
+    code = "from lrfr import *; import sys; print(sorted(m for m in sys.modules if m.startswith('lrfr.recipes')))"
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

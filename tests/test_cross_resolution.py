@@ -12,7 +12,7 @@ import lrfr
 import lrfr.recognition
 from lrfr.data.synth import SynthFaces
 from lrfr.evaluation import cross_resolution_data
-from lrfr.features import clear_cache
+from lrfr.embedding import clear_cache
 from lrfr.protocols.blufr import BlufrProtocol
 from lrfr.protocols.lfw import LFWProtocol
 

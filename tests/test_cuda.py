@@ -71,7 +71,7 @@ def test_a_gpu_checkpoint_resumes_on_the_cpu(faces, tmp_path):  # noqa: F811
 def test_evaluation_on_cuda_matches_the_cpu(tmp_path):
     from lrfr import recognition, sr
     from lrfr.data.synth import SynthFaces
-    from lrfr.features import clear_cache, extract_features
+    from lrfr.embedding import clear_cache, extract_features
 
     root = SynthFaces(n_identities=6, images_per_identity=4, seed=1, identity_offset=700).export(
         tmp_path / "synth", n_folds=2, pairs_per_fold=2, progress=False)

@@ -6,7 +6,7 @@ import torch
 import lrfr
 import lrfr.recognition
 from lrfr.data.synth import SynthFaces
-from lrfr.features import clear_cache
+from lrfr.embedding import clear_cache
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,8 @@ class _Upsample(torch.nn.Module):
 def test_module_digest_sees_buffers_and_permutations_and_plain_attributes():
     import copy
 
-    from lrfr.features import model_key, module_digest
+    from lrfr.embedding import model_key
+    from lrfr.fingerprint import module_digest
 
     a = _Upsample()
     assert module_digest(a) == module_digest(copy.deepcopy(a))  # the same weights: the same key
@@ -153,8 +154,8 @@ def test_module_digest_sees_buffers_and_permutations_and_plain_attributes():
 
 def test_feature_cache_is_bounded_while_a_generator_trains(export, tiny_recognizer):
     """Evaluating a changing generator again and again keeps at most CACHE_ENTRIES feature sets."""
-    from lrfr import features
-    from lrfr.features import extract, set_cache_entries
+    from lrfr import embedding
+    from lrfr.embedding import extract_features, set_cache_entries
 
     clear_cache()
     paths = sorted((export / "images").rglob("*.jpg"))[:4]
@@ -166,7 +167,7 @@ def test_feature_cache_is_bounded_while_a_generator_trains(export, tiny_recogniz
         for step in range(6):
             with torch.no_grad():
                 gen.gain.fill_(1.0 + 0.01 * step)  # an optimizer step, in place
-            f, _, _ = extract(paths, gen, tiny_recognizer, scale=8, flip=None, progress=False)
+            f = extract_features(paths, gen, tiny_recognizer, scale=8, flip=None, progress=False).features
             firsts.append(f[0].copy())
             assert len(features._CACHE) <= 3
         assert not np.allclose(firsts[0], firsts[-1])  # each step's weights were embedded, not a stale entry
@@ -176,7 +177,7 @@ def test_feature_cache_is_bounded_while_a_generator_trains(export, tiny_recogniz
         real = lrfr.recognition.embed
         lrfr.recognition.embed = lambda *a, **k: calls.append(1) or real(*a, **k)
         try:
-            f, _, _ = extract(paths, gen, tiny_recognizer, scale=8, flip=None, progress=False)
+            f = extract_features(paths, gen, tiny_recognizer, scale=8, flip=None, progress=False).features
         finally:
             lrfr.recognition.embed = real
         assert not calls and np.array_equal(f[0], firsts[-1])
@@ -199,11 +200,11 @@ def test_fast_rows_say_bf16_and_how_far_it_moved_the_features(export, tmp_path):
     assert exact.iloc[0]["embed_precision"] == "fp32" and "fast_check_faces" not in exact
     row = fast.iloc[0]
     assert row["embed_precision"] == "bf16" and fast.attrs["pinned"]["embed_precision"] == "bf16"
-    assert row["fast_check_faces"] == min(lrfr.features.FAST_CHECK_FACES, row["n_images"])
+    assert row["fast_check_faces"] == min(lrfr.embedding.FAST_CHECK_FACES, row["n_images"])
     assert 0.98 < row["fast_check_cosine_min"] < 1.0 and row["fast_check_cosine_min"] <= row["fast_check_cosine_mean"]
     assert fast.attrs["seconds"][("bicubic", "lfw")]["embed"] > 0  # embedded again, not read from fp32's cache
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
-        lrfr.features.extract_features([], "bicubic", rec, scale=8, flip=None, precision="int8")
+        lrfr.embedding.extract_features([], "bicubic", rec, scale=8, flip=None, precision="int8")
 
 
 def test_blufr_with_the_mirrored_matrix_equals_the_full_row_matrix(export, tiny_recognizer, tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ import lrfr
 import lrfr.recognition
 from lrfr.data.synth import SynthFaces
 from lrfr.evaluation import protocol_config_sha256
-from lrfr.features import clear_cache
+from lrfr.embedding import clear_cache
 from lrfr.recognition.weights import save_recognizer
 from lrfr.weights import packaged_path
 

@@ -10,7 +10,7 @@ import lrfr.recognition
 from lrfr.cli import main
 from lrfr.data.synth import SynthFaces
 from lrfr.evaluation import cross_resolution_data, resolve_recognizers, setting_features
-from lrfr.features import clear_cache
+from lrfr.embedding import clear_cache
 
 
 @pytest.fixture(scope="module")

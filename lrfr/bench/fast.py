@@ -30,7 +30,7 @@ def _job(data: str | None, weights: str | None, recognizer: str | None) -> dict[
     import tempfile
 
     import lrfr
-    from lrfr import features, protocols
+    from lrfr import embedding, protocols
 
     work = tempfile.mkdtemp(prefix="lrfr-bench-fast-")
     protos = [protocols.get("lfw"), protocols.get("blufr", full_grid=False, progress=False)]

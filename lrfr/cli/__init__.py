@@ -20,6 +20,8 @@ SUBCOMMANDS = [
     ("align", "align"),
     ("bench", "bench"),
     ("calibrate", "calibrate"),
+    ("degrade", "degrade"),
+    ("watchlist", "watchlist"),
     ("results", "results"),
 ]
 

@@ -1,8 +1,11 @@
 """``lrfr calibrate``: the verification threshold at target FARs from held-out pairs, written with the
-recognizer fingerprint it is valid for (see :mod:`lrfr.calibration`).
+recognizer fingerprint it is valid for (see :mod:`lrfr.calibration`); with ``--open-set``, the watchlist
+threshold at target FPIRs for a gallery of a stated size (see :mod:`lrfr.openset`).
 
     lrfr calibrate --protocol blufr --data /data/lfw --recognizer mobilefacenet --weights W.ckpt \\
                    --far 1e-2 1e-3 1e-4 --out threshold.json
+    lrfr calibrate --open-set --enrol enrol/ --probes probes/ --preset lr14x12 --gallery-size 1000 \\
+                   --fpir 0.01 0.1 --out openset.json
 """
 from __future__ import annotations
 
@@ -35,10 +38,47 @@ def register(sub) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--workdir", default=None, help="where derived files go (CelebA pairs, SynthFaces export)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    o = p.add_argument_group("open set (a watchlist threshold at target FPIRs; lrfr.openset)")
+    o.add_argument("--open-set", action="store_true", help="calibrate for a watchlist instead of pairs")
+    o.add_argument("--enrol", default=None, help="enrolment folder (one sub-folder per identity)")
+    o.add_argument("--probes", default=None, help="probe folder, sub-folders named by identity (unknown names: "
+                                                  "people not enrolled)")
+    o.add_argument("--gallery-size", type=int, default=None,
+                   help="identities of the gallery the threshold is for (default: the enrolment folder's)")
+    o.add_argument("--fpir", type=float, nargs="+", default=[0.01, 0.1], help="target FPIRs (default 0.01 0.1)")
+    o.add_argument("--preset", default=None, help="a named probe pipeline (lrfr index search --help)")
+    o.add_argument("--front-end", default=None, help="bicubic, a generator's model file, or packaged:NAME")
+    o.add_argument("--flip", choices=["concat", "sum", "none"], default="concat")
     p.set_defaults(handler=run)
 
 
+def run_open_set(args) -> int:
+    from lrfr.openset import calibrate_open_set
+    from lrfr.presets import get
+    from lrfr.probe import ProbePipeline
+
+    if not args.enrol or not args.probes:
+        raise ValueError("--open-set needs --enrol FOLDER and --probes FOLDER")
+    parts = dict(get(args.preset).pipeline) if args.preset else {}
+    given = {"recognizer": args.recognizer, "weights": args.weights, "front_end": args.front_end,
+             "probe_recognizer": args.probe_recognizer, "probe_weights": args.probe_weights}
+    parts.update({k: v for k, v in given.items() if v is not None})
+    pipe = ProbePipeline.create(**parts, flip=args.flip, device=args.device, batch_size=args.batch_size)
+    cal = calibrate_open_set(args.enrol, args.probes, pipe, fpirs=args.fpir, gallery_size=args.gallery_size,
+                             progress=not args.quiet)
+    for point in cal.points:
+        print(f"FPIR {point['fpir']:g}: threshold {point['threshold']:.4f}")
+    src = cal.source
+    print(f"for a gallery of {cal.gallery_size} identities, from {src['probes_used']} probes "
+          f"({src['unknown_probes']} of people not enrolled) against {src['calibration_identities']} identities; "
+          f"pipeline: {pipe.describe()}")
+    print(f"wrote {cal.save(args.out)}")
+    return 0
+
+
 def run(args) -> int:
+    if args.open_set:
+        return run_open_set(args)
     import pandas as pd
 
     from lrfr.calibration import calibrate

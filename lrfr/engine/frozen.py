@@ -6,7 +6,7 @@ training set, and looked up. Both run in eval mode without gradients and return 
 
 Features can also be kept on disk (``cache_dir``, a recipe's ``[data] cache_dir``), so that another seed,
 a resumed run or a second recipe on the same faces and recognizer does not embed them again: the file's
-name is a digest of the decoded pixels, the recognizer (:func:`lrfr.features.module_digest`), the flips,
+name is a digest of the decoded pixels, the recognizer (:func:`lrfr.fingerprint.module_digest`), the flips,
 the batch size and the device type, so anything that could change a float computes afresh.
 """
 from __future__ import annotations
@@ -96,7 +96,7 @@ class FrozenFeatures:
 
 def _features_key(recognizer: nn.Module, data, hflip: bool, batch_size: int, device_type: str) -> str:
     """A digest of everything the features depend on (the pixels themselves, not their file names)."""
-    from lrfr.features import module_digest
+    from lrfr.fingerprint import module_digest
 
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{FEATURES_FORMAT}|{module_digest(recognizer)}|{hflip}|{batch_size}|{device_type}|"

@@ -118,7 +118,7 @@ def load(name: str | None = None, weights: str | Path | None = None,
          device: str | torch.device | None = None, **kwargs: Any) -> Recognizer:
     """Build ``name`` and load ``weights`` strictly; returns the model in eval mode on ``device``.
 
-    ``weights`` may be an lrfr model file of family ``"recognizer"`` (``"lrfr-model/1"``, see
+    ``weights`` may be ``"packaged:NAME"`` (a file shipped in ``lrfr/weights``), an lrfr model file of family ``"recognizer"`` (``"lrfr-model/1"``, see
     :mod:`lrfr.modelfile`, or the earlier ``"lrfr-recognizer/1"``; ``name`` may then be None, or must
     equal the file's arch; its stored kwargs are used, and explicit ``kwargs`` must agree; a model
     file of another family, e.g. an SR generator, is an error saying so), a training checkpoint
@@ -134,7 +134,9 @@ def load(name: str | None = None, weights: str | Path | None = None,
                          "initialized model)")
     if name is not None:
         _check_name(name)
-    info = read_weights(weights)
+    from lrfr.weights import resolve
+
+    info = read_weights(resolve(weights))
     path = info["path"]
     if info["kind"] == "lrfr":
         arch = info["arch"]

@@ -68,7 +68,9 @@ def is_learned(name: str) -> bool:
 
 
 def _load(path: str | Path, family: str, registry: Registry, device: str | torch.device | None):
-    info = read_model(path, family=family)
+    from lrfr.weights import resolve
+
+    info = read_model(resolve(path), family=family)
     path, arch = info["path"], info["arch"]
     if arch not in registry:
         raise ModelFileError(f"{path} holds {registry.kind} architecture {arch!r}, which is not registered "
@@ -88,7 +90,8 @@ def _load(path: str | Path, family: str, registry: Registry, device: str | torch
 
 
 def load(path: str | Path, device: str | torch.device | None = None) -> SRModel:
-    """Load an SR generator from an lrfr model file (family ``"sr"``; see :mod:`lrfr.modelfile`).
+    """Load an SR generator from an lrfr model file (family ``"sr"``; see :mod:`lrfr.modelfile`), a path or
+    ``"packaged:NAME"`` (a file shipped in ``lrfr/weights``).
 
     Rebuilds the stored architecture with its stored kwargs, loads the state dict strictly (fp16
     files into the model's fp32), returns it in eval mode on ``device``. ``model.name`` is the

@@ -30,6 +30,8 @@ from torch import nn
 
 from lrfr.devices import resolve_device
 from lrfr.errors import BadImageError
+from lrfr.feature_store import STAGES, Extracted, FeatureKey
+from lrfr.fingerprint import module_digest
 
 HR = "hr"  # the upper bound: no degradation, no SR
 
@@ -47,16 +49,6 @@ PRECISIONS = ("fp32", "bf16")
 FAST_CHECK_FACES = 256
 
 
-@dataclass(frozen=True)
-class FeatureKey:
-    scale: int
-    degrade: str  # canonical degradation spec and its base seed
-    sr: str
-    recognizer: str
-    flip: str | None
-    precision: str = "fp32"
-
-
 @dataclass
 class CachedFeatures:
     rows: dict[str, int] = field(default_factory=dict)  # path → row
@@ -65,28 +57,6 @@ class CachedFeatures:
     ssim: list[np.ndarray] = field(default_factory=list)
     bad: dict[str, str] = field(default_factory=dict)  # path → why it cannot be used
     check: list[np.ndarray] = field(default_factory=list)  # bf16 vs fp32 cosine of the first faces
-
-
-@dataclass
-class Extracted:
-    """What :func:`extract_features` returns: ``features`` ``(N, D)`` float32, ``psnr``/``ssim``
-    ``(N,)`` (NaN for ``"hr"``), row ``i`` for ``paths[i]``; rows of ``skipped`` images are NaN.
-    ``skipped``: path → reason, in the order of ``paths``. ``seconds``: wall time of each stage of
-    this call (``read``, ``degrade``, ``sr``, ``quality``, ``embed``); images found in the feature
-    cache cost nothing, so a fully cached call reports zeros. ``check``: for a ``"bf16"`` call, the
-    cosine between the bf16 and the fp32 features of the first :data:`FAST_CHECK_FACES` faces
-    embedded under its cache key (empty for fp32)."""
-
-    features: np.ndarray
-    psnr: np.ndarray
-    ssim: np.ndarray
-    skipped: dict[str, str] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-    check: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
-
-
-#: the stages :attr:`Extracted.seconds` times
-STAGES = ("read", "degrade", "sr", "quality", "embed")
 
 
 class _StageClock:
@@ -141,30 +111,6 @@ def _cache_store(key: FeatureKey | None) -> CachedFeatures:
     else:
         _CACHE.move_to_end(key)
     return store
-
-
-_PLAIN = (bool, int, float, str, tuple, type(None))
-
-
-def module_digest(model: nn.Module) -> str:
-    """A digest of everything that determines a module's output: class, ``repr``, plain public
-    attributes of every submodule (``training`` excepted) and the bytes, dtype, shape and name of
-    every parameter and buffer."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{type(model).__module__}.{type(model).__qualname__}\n{model!r}\n".encode())
-    for name, sub in model.named_modules():
-        attrs = sorted((k, repr(v)) for k, v in vars(sub).items()
-                       if not k.startswith("_") and k != "training" and isinstance(v, _PLAIN))
-        h.update(f"{name}:{type(sub).__qualname__}:{attrs}\n".encode())
-    with torch.no_grad():
-        for name, t in model.state_dict(keep_vars=False).items():
-            if not torch.is_tensor(t):
-                h.update(f"{name}={t!r}\n".encode())
-                continue
-            t = t.detach().cpu().contiguous()
-            h.update(f"{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 def model_key(model: object, label: str | None = None) -> str | None:
@@ -223,31 +169,6 @@ def build_sr(sr: object, scale: int) -> nn.Module | None:
     if isinstance(sr, nn.Module) or callable(sr):
         return sr
     raise TypeError(f"sr_model must be a registry name, 'hr', a model file, or an nn.Module; got {type(sr).__name__}")
-
-
-def extract(
-    paths: list[Path],
-    sr: object,
-    recognizer: nn.Module,
-    *,
-    scale: int,
-    flip: str | None,
-    degrade: str = "bicubic",
-    batch_size: int = 128,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-    cache: bool = True,
-    recognizer_key: str | None = None,
-    degrade_seed: int = 0,
-    precision: str = "fp32",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(features, psnr, ssim)`` for ``paths``: :func:`extract_features` with
-    ``on_bad_image="error"`` (an image that cannot be used raises, naming it)."""
-    out = extract_features(
-        paths, sr, recognizer, scale=scale, flip=flip, degrade=degrade, batch_size=batch_size, device=device,
-        progress=progress, cache=cache, recognizer_key=recognizer_key, degrade_seed=degrade_seed, precision=precision,
-    )
-    return out.features, out.psnr, out.ssim
 
 
 def degradation_seed(base: int, path: str | Path) -> int:

@@ -1,0 +1,448 @@
+"""``lrfr.Gallery``: enrolment photos in, a searchable watchlist out; low-resolution probes in, identities out.
+
+    g = lrfr.Gallery.build("enrol/", preset="lr14x12")           # one sub-folder per identity, HR photos
+    g.save("watchlist.lrfr")
+    table = lrfr.Gallery.load("watchlist.lrfr").search("probes/", preset="lr14x12", k=5, threshold=0.45)
+    table.attrs["summary"]                                         # probes, accepted, rejected, rank-1 ...
+
+A gallery holds one feature per enrolment image, embedded by the pipeline's **gallery recognizer**
+(:class:`lrfr.probe.ProbePipeline`), in a FAISS index (:class:`lrfr.index.gallery.GalleryIndex`), with the
+identity names and the gallery fingerprint. A search ranks **identities** (an identity's score is its best
+image's), so a person enrolled with five photos counts once.
+
+Search output, one row per probe (a person acts on it): ``probe``; ``decision`` (the identity, or
+``"unknown"`` when the best score is below the threshold; the best identity when no threshold is set);
+``accepted``; ``score`` and ``best_identity``, ``best_match`` (the gallery image) — kept for a rejected probe
+too —; ``identity_2``/``score_2`` … up to ``k``; ``feature_norm`` and ``face_check`` (``"not a face?"`` when the
+probe's feature norm is below :data:`NORM_MARGIN` × the lowest norm of the gallery's own faces put through the
+same pipeline at 14×12 — a recognizer's features of noise, a blank or an unaligned crop are short, as
+AdaFace's use of the norm as image quality relies on);
+and, when the probe folder has one sub-folder per identity, ``true_identity``, ``enrolled`` and ``rank``
+(of the true identity; 0 when not enrolled or not within the ranks searched).
+
+Probe images: a folder (searched recursively), files, or tensors; any size from 8 px to the recognizer's
+input (:data:`lrfr.probe.LR_RULE`); grey, palette and CMYK files are read as RGB. An unreadable file stops the
+search naming it, or with ``on_bad_image="skip"`` is listed in ``table.attrs["skipped"]``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lrfr.errors import LrfrError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+ON_BAD_IMAGE = ("error", "skip")
+UNKNOWN = "unknown"
+#: a probe whose feature norm is below this share of the lowest reference norm is flagged (lrfr's choice)
+NORM_MARGIN = 0.8
+#: gallery faces degraded and embedded to set the norm reference
+NORM_SAMPLE = 128
+
+
+class GalleryError(LrfrError, ValueError):
+    """A gallery, probe set or search setting that cannot work, named."""
+
+
+# -- reading images of any size -------------------------------------------------------------------------------
+
+@dataclass
+class Faces:
+    """Face images read from disk: ``images`` (each ``(3, h, w)`` float in [0, 1], any size), their ``names``
+    (relative to the folder given), ``identities`` (the first folder of the name when the images sit in
+    identity sub-folders, else None) and the files that could not be used (``skipped``: name → reason)."""
+
+    images: list[torch.Tensor]
+    names: list[str]
+    identities: list[str] | None
+    skipped: dict[str, str] = field(default_factory=dict)
+    paths: list[Path] = field(default_factory=list)
+
+
+def list_images(items: "str | Path | Sequence[str | Path]", what: str = "probe") -> tuple[list[Path], list[str]]:
+    """Image files of ``items`` (folders searched recursively, hidden entries skipped) and their names."""
+    items = [items] if isinstance(items, (str, Path)) else list(items)
+    if not items:
+        raise GalleryError(f"no {what} images given")
+    paths, names = [], []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES
+                           and not any(part.startswith(".") for part in q.relative_to(p).parts))
+            if not found:
+                raise GalleryError(f"{what} folder {p} holds no images ({' '.join(IMAGE_SUFFIXES)})")
+            paths += found
+            names += [q.relative_to(p).as_posix() for q in found]
+        elif p.is_file():
+            paths.append(p)
+            names.append(p.name)
+        else:
+            raise GalleryError(f"{what} image or folder not found: {p}")
+    return paths, names
+
+
+def read_faces(items, what: str = "probe", on_bad_image: str = "error", max_size: tuple[int, int] | None = None,
+               progress: bool = False) -> Faces:
+    """Read every image of ``items`` as RGB (:class:`Faces`); identities from identity sub-folders."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm.auto import tqdm
+
+    from lrfr.io import read_image, to_tensor01
+
+    if on_bad_image not in ON_BAD_IMAGE:
+        raise GalleryError(f"on_bad_image must be one of {', '.join(ON_BAD_IMAGE)}; got {on_bad_image!r}")
+    paths, names = list_images(items, what)
+
+    def work(path: Path):
+        try:
+            return read_image(path)
+        except (ValueError, OSError) as err:
+            return str(err).split(": ", 1)[-1] if isinstance(err, ValueError) else str(err)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        decoded = list(tqdm(pool.map(work, paths), total=len(paths), desc=f"reading {what}s", unit="img",
+                            disable=not progress))
+    images, kept, kept_paths, skipped = [], [], [], {}
+    for path, name, rgb in zip(paths, names, decoded):
+        reason = rgb if isinstance(rgb, str) else None
+        if reason is None and min(rgb.shape[:2]) < 8:
+            reason = f"{rgb.shape[0]}x{rgb.shape[1]} px: below 8 px on a side"
+        if reason is None and max_size is not None and (rgb.shape[0] > 4 * max_size[0] or rgb.shape[1] > 4 * max_size[1]):
+            reason = (f"{rgb.shape[0]}x{rgb.shape[1]} px: over 4x the recognizer's input {max_size[0]}x{max_size[1]}; "
+                      "give aligned face crops, not whole photos")
+        if reason is not None:
+            if on_bad_image == "error":
+                raise GalleryError(f"{what} image {path}: {reason} (on_bad_image='skip' / --on-bad-image skip "
+                                   "leaves such files out and lists them)")
+            skipped[name] = reason
+            continue
+        images.append(to_tensor01(rgb))
+        kept.append(name)
+        kept_paths.append(path)
+    if not images:
+        raise GalleryError(f"none of the {len(paths)} {what} images could be used (first: "
+                           f"{next(iter(skipped.items()), ('', ''))[0]}: {next(iter(skipped.values()), '')})")
+    labelled = all("/" in n for n in kept) and len(items if isinstance(items, (list, tuple)) else [items]) == 1
+    identities = [n.split("/", 1)[0] for n in kept] if labelled else None
+    return Faces(images, kept, identities, skipped, kept_paths)
+
+
+# -- the gallery ---------------------------------------------------------------------------------------------
+
+FORMAT_KEY = "lrfr_gallery"
+
+
+class Gallery:
+    """A watchlist: enrolment features (one per image) with identities, searched by identity (module doc)."""
+
+    def __init__(self, index, pipeline=None):
+        self.index = index
+        self.pipeline = pipeline  # the ProbePipeline that embedded it (None after load until a search gives one)
+
+    # -- making one --------------------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, folder, recognizer=None, weights=None, *, preset: str | None = None, pipeline=None,
+              flip: str | None = "concat", kind: str = "flat", device=None, batch_size: int = 128,
+              on_bad_image: str = "error", progress: bool = True, **index_kw) -> "Gallery":
+        """Embed ``folder`` (one sub-folder per identity; aligned faces, any size — resized by the native-LR
+        rule when they are not the recognizer's input size) with the gallery recognizer of ``pipeline``, of a
+        ``preset``, or of ``recognizer``/``weights``."""
+        from lrfr.index.gallery import GalleryIndex
+
+        pipe = _pipeline(pipeline, preset, dict(recognizer=recognizer, weights=weights, flip=flip, device=device,
+                                                batch_size=batch_size))
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise GalleryError(f"enrolment folder not found: {folder}")
+        faces = read_faces(folder, "enrolment", on_bad_image, pipe.input_size, progress)
+        if faces.identities is None:
+            raise GalleryError(f"enrolment folder {folder} must hold one sub-folder per identity (Name/photo.jpg); "
+                               f"found images directly in it")
+        size = pipe.input_size
+        resized = sum(tuple(f.shape[-2:]) != size for f in faces.images)
+        from lrfr.data.resample import fit_to_size
+
+        hr = torch.stack([f if tuple(f.shape[-2:]) == size else fit_to_size(f, size) for f in faces.images])
+        feats = pipe.embed_gallery(hr, progress)
+        classes = sorted(set(faces.identities))
+        labels = np.array([classes.index(i) for i in faces.identities], np.int64)
+        index = GalleryIndex(feats.shape[1], kind=kind, **index_kw)
+        index.add(feats, labels, faces.names)
+        index.meta = {FORMAT_KEY: 1, "classes": classes, "fingerprint": pipe.gallery_fingerprint(),
+                      "weights": pipe.gallery.weights or None,
+                      "data": str(folder.resolve()), "n_resized": int(resized),
+                      "skipped": faces.skipped}
+        return cls(index, pipe)
+
+    def save(self, path) -> Path:
+        return self.index.save(path)
+
+    @classmethod
+    def load(cls, path) -> "Gallery":
+        from lrfr.index.gallery import GalleryIndex
+
+        path = Path(path)
+        if not path.is_file():
+            raise GalleryError(f"gallery file not found: {path}")
+        index = GalleryIndex.load(path)
+        if "classes" not in index.meta:
+            raise GalleryError(f"{path} holds no identity names: build it with lrfr index build / lrfr.Gallery.build")
+        return cls(index)
+
+    # -- what it holds -----------------------------------------------------------------------------------
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.index.meta["classes"])
+
+    @property
+    def n_identities(self) -> int:
+        return len(self.classes)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __repr__(self) -> str:
+        fp = self.index.meta.get("fingerprint", {})
+        return (f"Gallery({len(self)} images of {self.n_identities} identities, recognizer "
+                f"{fp.get('recognizer')} {str(fp.get('weights_sha256'))[:12]}, flip {fp.get('flip')})")
+
+    # -- searching ---------------------------------------------------------------------------------------
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Every probe's score against every identity ``(n_probes, n_identities)``: its best image's cosine."""
+        vecs = self.index.vectors()
+        x = np.asarray(features, np.float32)
+        x = x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
+        sim = x @ vecs.T
+        labels = self.index.labels
+        out = np.full((len(x), self.n_identities), -np.inf, np.float32)
+        for c in range(self.n_identities):
+            cols = labels == c
+            if cols.any():
+                out[:, c] = sim[:, cols].max(1)
+        return out
+
+    def ranked(self, features: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(identities (n, k), scores (n, k), best image index (n,))``, best identity first.
+
+        Exact for a flat index (every identity scored); for ivf/hnsw, the identities of the approximate
+        index's nearest images (up to ``k`` × the most images an identity has)."""
+        n_id = self.n_identities
+        k = min(k, n_id)
+        if self.index.kind == "flat":
+            s = self.scores(features)
+            order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+            best_img = self._best_image(features, order[:, 0])
+            return order, np.take_along_axis(s, order, 1), best_img
+        per_id = int(np.bincount(self.index.labels).max())
+        res = self.index.search(features, k=min(len(self), k * per_id))
+        ids = np.full((len(features), k), -1, np.int64)
+        sc = np.full((len(features), k), -np.inf, np.float32)
+        best = np.full(len(features), -1, np.int64)
+        for i in range(len(features)):
+            seen = []
+            for lab, score, idx in zip(res.labels[i], res.scores[i], res.indices[i]):
+                if lab < 0 or lab in seen:
+                    continue
+                if not seen:
+                    best[i] = idx
+                seen.append(lab)
+                ids[i, len(seen) - 1], sc[i, len(seen) - 1] = lab, score
+                if len(seen) == k:
+                    break
+        return ids, sc, best
+
+    def _best_image(self, features: np.ndarray, identity: np.ndarray) -> np.ndarray:
+        vecs, labels = self.index.vectors(), self.index.labels
+        x = np.asarray(features, np.float32)
+        x = x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
+        out = np.empty(len(x), np.int64)
+        for i, c in enumerate(identity):
+            rows = np.flatnonzero(labels == c)
+            out[i] = rows[int(np.argmax(vecs[rows] @ x[i]))]
+        return out
+
+    def check_probes(self, pipe, what: str = "this gallery") -> None:
+        """Refuse a pipeline whose gallery recognizer is not the one this gallery was embedded with."""
+        pipe.check_gallery(self.index.meta.get("fingerprint"), what)
+
+    def search(self, probes, *, preset: str | None = None, pipeline=None, front_end="bicubic", probe_recognizer=None,
+               probe_weights=None, k: int = 5, threshold: float | None = None, calibration=None,
+               fpir: float | None = None, on_bad_image: str = "error", device=None, batch_size: int = 128,
+               progress: bool = True) -> pd.DataFrame:
+        """Search ``probes`` (a folder, files, or a list of ``(3, h, w)`` tensors); one row per probe (module doc).
+
+        The pipeline: ``pipeline``, or a ``preset``, or ``front_end`` + ``probe_recognizer``/``probe_weights``
+        with the gallery recognizer this gallery was built with (its weights must be at hand: a packaged or
+        recorded file). ``threshold``: accept the best identity when its score reaches it; or ``calibration``
+        (an :class:`lrfr.openset.OpenSetCalibration` or its file) with ``fpir``, its threshold for that
+        open-set false-positive identification rate. ``k`` identities are listed per probe either way."""
+        from lrfr.openset import resolve_threshold
+
+        if k < 1:
+            raise GalleryError(f"k must be >= 1; got {k}")
+        pipe = pipeline or self.pipeline_for(preset, front_end, probe_recognizer, probe_weights, device, batch_size)
+        self.check_probes(pipe)
+        thr, thr_source = resolve_threshold(threshold, calibration, fpir, pipe, self.n_identities)
+        if isinstance(probes, torch.Tensor) or (isinstance(probes, (list, tuple)) and probes
+                                                and isinstance(probes[0], torch.Tensor)):
+            images = list(probes) if not isinstance(probes, torch.Tensor) or probes.dim() == 4 else [probes]
+            faces = Faces(images, [str(i) for i in range(len(images))], None)
+        else:
+            faces = read_faces(probes, "probe", on_bad_image, pipe.input_size, progress)
+        feats = pipe.embed_probes(faces.images, progress)
+        table = self.table(feats, faces, k, thr, self.norm_floor(pipe))
+        table.attrs.update(summary=summarize(table, thr, len(faces.skipped)), skipped=faces.skipped,
+                           threshold=thr, threshold_source=thr_source, pipeline=pipe.fingerprint(),
+                           gallery={"identities": self.n_identities, "images": len(self)})
+        return table
+
+    def pipeline_for(self, preset, front_end, probe_recognizer, probe_weights, device, batch_size):
+        """The probe pipeline of a search: a preset, or this gallery's recognizer with the given probe side."""
+        if preset is not None:
+            return _pipeline(None, preset, dict(device=device, batch_size=batch_size))
+        if self.pipeline is not None and front_end == "bicubic" and probe_recognizer is None and probe_weights is None:
+            return self.pipeline
+        meta = self.index.meta
+        weights = meta.get("weights")
+        if weights is None:
+            raise GalleryError("this gallery does not record its recognizer's weights file: give a preset or a "
+                               "pipeline (lrfr.ProbePipeline.create(weights=...))")
+        from lrfr.probe import ProbePipeline
+
+        fp = meta.get("fingerprint", {})
+        return ProbePipeline.create(front_end=front_end, weights=weights, probe_recognizer=probe_recognizer,
+                                    probe_weights=probe_weights, flip=fp.get("flip", "concat"), device=device,
+                                    batch_size=batch_size)
+
+    def norm_floor(self, pipe) -> float:
+        """:data:`NORM_MARGIN` × the lowest feature norm of up to :data:`NORM_SAMPLE` gallery faces, read again from
+        the enrolment folder, degraded ×8 (bicubic) and put through ``pipe`` (NaN, no check, when the folder is gone)."""
+        from lrfr.data.resample import downsample, fit_to_size
+        from lrfr.io import read_image, to_tensor01
+
+        key = json.dumps(pipe.fingerprint(), sort_keys=True)
+        cache = self.__dict__.setdefault("_norm_floor", {})
+        if key not in cache:
+            root = Path(self.index.meta.get("data", ""))
+            names = self.index.names[:: max(1, len(self) // NORM_SAMPLE)][:NORM_SAMPLE]
+            paths = [root / n for n in names if (root / n).is_file()]
+            if not paths:
+                cache[key] = float("nan")  # the enrolment photos are not at hand: no check
+            else:
+                size = pipe.input_size
+                hr = torch.stack([fit_to_size(to_tensor01(read_image(p)), size) for p in paths])
+                feats = pipe.embed_probes(downsample(hr, 8) if size[0] % 8 == 0 and size[1] % 8 == 0 else hr)
+                cache[key] = float(NORM_MARGIN * np.linalg.norm(feats, axis=1).min())
+        return cache[key]
+
+    def table(self, features: np.ndarray, faces: Faces, k: int, threshold: float | None,
+              norm_floor: float = float("nan")) -> pd.DataFrame:
+        """The per-probe table of :meth:`search` (module doc) from the probes' features."""
+        classes = self.classes
+        depth = self.n_identities if faces.identities is not None and self.index.kind == "flat" else k
+        ids, sc, best_img = self.ranked(features, max(k, depth))
+        names = np.asarray(self.index.names, dtype=object)
+        best = [classes[i] if i >= 0 else None for i in ids[:, 0]]
+        accepted = sc[:, 0] >= threshold if threshold is not None else np.ones(len(ids), bool)
+        norms = np.linalg.norm(features, axis=1)
+        cols = {
+            "probe": faces.names,
+            "decision": [b if a else UNKNOWN for b, a in zip(best, accepted)],
+            "accepted": accepted if threshold is not None else pd.array([pd.NA] * len(ids), dtype="boolean"),
+            "score": sc[:, 0],
+            "best_identity": best,
+            "best_match": [names[i] if i >= 0 else None for i in best_img],
+        }
+        for r in range(1, min(k, ids.shape[1])):
+            cols[f"identity_{r + 1}"] = [classes[i] if i >= 0 else None for i in ids[:, r]]
+            cols[f"score_{r + 1}"] = sc[:, r]
+        cols["feature_norm"] = norms
+        cols["face_check"] = np.where(norms < norm_floor, "not a face?", "")
+        table = pd.DataFrame(cols)
+        if faces.identities is not None:
+            truth = np.array(faces.identities, dtype=object)
+            enrolled = np.isin(truth, classes)
+            rank = np.zeros(len(truth), np.int64)
+            for i, t in enumerate(truth):
+                if enrolled[i]:
+                    hit = np.flatnonzero(ids[i] == classes.index(t))
+                    rank[i] = hit[0] + 1 if len(hit) else 0
+            table["true_identity"], table["enrolled"], table["rank"] = truth, enrolled, rank
+        return table
+
+
+def summarize(table: pd.DataFrame, threshold: float | None, n_skipped: int = 0) -> dict:
+    """Counts and, for labelled probes, rank-1/5 and the open-set rates at the threshold."""
+    out = {"probes": int(len(table)), "skipped": int(n_skipped)}
+    if threshold is not None:
+        acc = table["accepted"].astype(bool)
+        out.update(accepted=int(acc.sum()), rejected_as_unknown=int((~acc).sum()), threshold=float(threshold))
+    out["not_a_face"] = int((table["face_check"] != "").sum())
+    if "rank" in table:
+        known = table["enrolled"].to_numpy(bool)
+        rank = table["rank"].to_numpy()
+        out.update(known_probes=int(known.sum()), unknown_probes=int((~known).sum()))
+        if known.any():
+            for r in (1, 5):
+                out[f"rank{r}"] = float(((rank[known] >= 1) & (rank[known] <= r)).mean())
+        if threshold is not None:
+            acc = table["accepted"].to_numpy(bool)
+            if known.any():
+                out["dir"] = float((acc[known] & (rank[known] == 1)).mean())
+                out["wrong_person_accepted"] = int((acc[known] & (rank[known] != 1)).sum())
+            if (~known).any():
+                out["fpir"] = float(acc[~known].mean())
+    return out
+
+
+def summary_line(summary: dict) -> str:
+    """The summary as one line a person reads first."""
+    parts = [f"{summary['probes']} probes"]
+    if summary.get("skipped"):
+        parts.append(f"{summary['skipped']} skipped")
+    if "accepted" in summary:
+        parts.append(f"{summary['accepted']} accepted, {summary['rejected_as_unknown']} rejected as unknown "
+                     f"(threshold {summary['threshold']:.4f})")
+    if "known_probes" in summary:
+        parts.append(f"{summary['known_probes']} of enrolled people, {summary['unknown_probes']} of others")
+        if "rank1" in summary:
+            parts.append(f"rank-1 {100 * summary['rank1']:.1f}%, rank-5 {100 * summary['rank5']:.1f}%")
+        if "dir" in summary:
+            parts.append(f"DIR {100 * summary['dir']:.1f}% ({summary['wrong_person_accepted']} accepted as the wrong "
+                         "person)")
+        if "fpir" in summary:
+            parts.append(f"FPIR {100 * summary['fpir']:.1f}%")
+    if summary.get("not_a_face"):
+        parts.append(f"{summary['not_a_face']} flagged 'not a face?' (feature norm below the gallery's own faces "
+                     "at 14x12: noise, blank or unaligned?)")
+    return "; ".join(parts)
+
+
+def _pipeline(pipeline, preset, kwargs):
+    from lrfr.probe import ProbePipeline
+
+    if pipeline is not None:
+        return pipeline
+    if preset is not None:
+        return ProbePipeline.preset(preset, **{k: v for k, v in kwargs.items() if k in ("device", "batch_size")})
+    return ProbePipeline.create(**kwargs)
+
+
+def write_json(table: pd.DataFrame, path) -> Path:
+    """The search as JSON: ``{"summary", "pipeline", "threshold", "skipped", "probes": [row, ...]}``."""
+    from lrfr.io import atomic_write_text
+
+    rows = json.loads(table.to_json(orient="records"))
+    doc = {k: table.attrs.get(k) for k in ("summary", "pipeline", "gallery", "threshold", "threshold_source", "skipped")}
+    return atomic_write_text(Path(path), json.dumps({**doc, "probes": rows}, indent=1) + "\n")
