@@ -132,11 +132,12 @@ def calibrate(sr: object = "hr", protocol: str = "lfw", data: str | Path | None 
               weights: str | Path | None = None, scale: int = 8, degrade: str = "bicubic", setting: str = "both_low",
               fars=DEFAULT_FARS, trial: int = 1, confidence: float = 0.95, degrade_seed: int = 0,
               batch_size: int = 128, device=None, workdir: str | Path | None = None, progress: bool = True,
-              probe_recognizer=None, probe_weights: str | Path | None = None) -> Calibration:
+              probe_recognizer=None, probe_weights: str | Path | None = None, backend: str = "torch") -> Calibration:
     """Thresholds at ``fars`` from a protocol's held-out pairs (module doc), as a :class:`Calibration`.
 
     ``probe_recognizer``/``probe_weights``: the LR side's recognizer, as in :func:`lrfr.evaluate`; the
-    fingerprint then records both (``probe_recognizer``, ``probe_weights_sha256``)."""
+    fingerprint then records both (``probe_recognizer``, ``probe_weights_sha256``). ``backend``: as in
+    :func:`lrfr.evaluate`."""
     from lrfr import protocols as protocol_registry
     from lrfr.data.degradations import canonical
     from lrfr.devices import resolve_device
@@ -174,7 +175,7 @@ def calibrate(sr: object = "hr", protocol: str = "lfw", data: str | Path | None 
     if setting == "cross":
         prepared, n_hr = cross_resolution_data(prepared)
     ex = setting_features(prepared, n_hr, sr, recs, scale=scale, flip=proto.flip, degrade=spec, batch_size=batch_size,
-                          device=resolve_device(device), progress=progress, degrade_seed=degrade_seed)
+                          device=resolve_device(device), progress=progress, degrade_seed=degrade_seed, backend=backend)
     genuine, impostor = calibration_scores(prepared, ex.features, setting, trial)
     points = [operating_point(genuine, impostor, far, confidence) for far in fars]
     is_hr = isinstance(sr, str) and sr == HR

@@ -31,6 +31,7 @@ from torch import nn
 from lrfr.devices import resolve_device
 from lrfr.errors import BadImageError
 from lrfr.feature_store import STAGES, Extracted, FeatureKey
+from lrfr.data.degradations import degradation_seed
 from lrfr.fingerprint import module_digest
 
 HR = "hr"  # the upper bound: no degradation, no SR
@@ -171,15 +172,6 @@ def build_sr(sr: object, scale: int) -> nn.Module | None:
     raise TypeError(f"sr_model must be a registry name, 'hr', a model file, or an nn.Module; got {type(sr).__name__}")
 
 
-def degradation_seed(base: int, path: str | Path) -> int:
-    """The degradation seed of one image: from the base seed and the image's last two path parts
-    (``Name/Name_0001.jpg``), so a data set copied elsewhere degrades to the same bytes."""
-    from lrfr.data.degradations import image_seed
-
-    p = Path(path)
-    return image_seed(base, f"{p.parent.name}/{p.name}")
-
-
 def expected_size(recognizer: nn.Module) -> tuple[int, int] | None:
     """The HR image size the recognizer takes (its ``input_size``), or None if it does not say."""
     size = getattr(recognizer, "input_size", None)
@@ -206,6 +198,7 @@ def extract_features(
     degrade_seed: int = 0,
     precision: str = "fp32",
     feature_dir: str | Path | None = None,
+    backend: str = "torch",
 ) -> Extracted:
     """Features, PSNR and SSIM for ``paths`` (NaN quality for ``"hr"``), as :class:`Extracted`.
 
@@ -222,6 +215,9 @@ def extract_features(
     recognizer only; the first :data:`FAST_CHECK_FACES` faces are embedded in fp32 too and
     ``Extracted.check`` holds their cosine to the bf16 features).
 
+    ``backend``: ``"torch"`` (default) or ``"onnxruntime"`` (the recognizer exported once and run by onnxruntime
+    on the CPU; :mod:`lrfr.recognition.onnx_backend`; fp32 only).
+
     ``feature_dir``: a folder where each extraction is stored and found again on disk, keyed by
     everything that made it (:mod:`lrfr.feature_store`); ``None`` (default): memory only.
 
@@ -237,10 +233,14 @@ def extract_features(
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if backend not in ("torch", "onnxruntime"):
+        raise ValueError(f"backend must be 'torch' or 'onnxruntime'; got {backend!r}")
+    if backend == "onnxruntime" and precision != "fp32":
+        raise ValueError("the onnxruntime backend embeds in fp32: drop fast=True (bf16) or use backend='torch'")
     spec = canonical(degrade)  # a malformed spec fails here, before any image is read
     chain = "none" if isinstance(sr, str) and sr == HR else f"{spec}#seed={int(degrade_seed)}"  # HR is never degraded
     # what makes this set of features: the in-memory cache's key, and (with the files) the disk store's
-    key = FeatureKey(scale, chain, model_key(sr), recognizer_key or model_key(recognizer), flip, precision)
+    key = FeatureKey(scale, chain, model_key(sr), recognizer_key or model_key(recognizer), flip, precision, backend)
     paths = [str(Path(p)) for p in paths]
     args = dict(key=key, spec=spec, degrade_seed=degrade_seed, batch_size=batch_size, device=device,
                 progress=progress, cache=cache, on_bad_image=on_bad_image)
@@ -337,7 +337,8 @@ def _extract_features(
             q_psnr = psnr(x, ref).cpu().numpy().astype(np.float32)
             q_ssim = ssim(x, ref).cpu().numpy().astype(np.float32)
             clock.done("quality")
-        feats = embed(recognizer, x, flip=flip, batch_size=batch_size, device=device, amp=precision)
+        feats = embed(recognizer, x, flip=flip, batch_size=batch_size, device=device, amp=precision,
+                      backend=key.backend)
         checked = sum(len(c) for c in store.check)
         if precision != "fp32" and checked < FAST_CHECK_FACES:
             n = min(FAST_CHECK_FACES - checked, len(feats))

@@ -258,7 +258,7 @@ GALLERY_PROTOCOLS = ("watchlist", "tinyface")
 
 def gallery_protocol_table(srs: list, protocols: list[str], root: Path, *, recognizer, weights, probe_recognizer,
                            probe_weights, scale, degrade, degrade_seed, device, batch_size, on_bad_image,
-                           progress) -> pd.DataFrame:
+                           progress, backend="torch") -> pd.DataFrame:
     """:func:`evaluate`'s rows for the gallery protocols (:mod:`lrfr.watchlist`): one per (front-end, protocol),
     every front-end through one :class:`lrfr.probe.ProbePipeline` with the same recognizers. PSNR/SSIM are not
     computed (native LR probes have no HR reference): the ``quality`` column says so."""
@@ -272,7 +272,7 @@ def gallery_protocol_table(srs: list, protocols: list[str], root: Path, *, recog
                              "adds nothing there: use 'bicubic' (the recognizer then sees each probe resized)")
         pipe = ProbePipeline.create(front_end=sr, recognizer=recognizer, weights=weights,
                                     probe_recognizer=probe_recognizer, probe_weights=probe_weights, device=device,
-                                    batch_size=batch_size)
+                                    batch_size=batch_size, backend=backend)
         for name in protocols:
             if name == "watchlist":
                 res = evaluate_watchlist(root, pipe, scale=scale, degrade=degrade, seed=degrade_seed,
@@ -286,6 +286,7 @@ def gallery_protocol_table(srs: list, protocols: list[str], root: Path, *, recog
                          "probe_recognizer": fp["probe_recognizer"], "probe_recognizer_sha256": fp["probe_weights_sha256"],
                          "sr_sha256": fp["front_end_sha256"], "lrfr_version": lrfr_version(),
                          "psnr": np.nan, "ssim": np.nan, "quality": "not computed: no HR reference for native LR probes",
+                         "backend": backend,
                          "n_images_skipped": len(res.skipped), **res.summary})
             results[(pipe.front_end.name, name)] = res
     table = pd.DataFrame(rows)
@@ -329,6 +330,7 @@ def evaluate(
     identity: bool = False,
     fast: bool = False,
     feature_dir: str | Path | None = None,
+    backend: str = "torch",
 ) -> pd.DataFrame:
     """Evaluate one or more SR front-ends on one or more protocols; one row per (SR model, protocol).
 
@@ -360,6 +362,9 @@ def evaluate(
         :data:`lrfr.embedding.FAST_CHECK_FACES` faces of each embedded set, the cosine between the bf16
         and the fp32 features (``fast_check_faces``, ``fast_check_cosine_min``, ``_mean``). What bf16
         does to the protocols' figures on real LFW is measured by ``lrfr bench fast`` (docs/benchmarks.md).
+    backend: ``"torch"`` (default: the measuring stick) or ``"onnxruntime"`` — every recognizer exported to ONNX
+        once and run by onnxruntime on the CPU (:mod:`lrfr.recognition.onnx_backend`); rows say ``backend``.
+        What it changes in the protocols' figures is measured in docs/benchmarks.md.
     feature_dir: a folder where each set of features is stored on disk and found again, in this process
         or a later one, under a key of everything that made it (:mod:`lrfr.feature_store`); a row
         whose features came from it reports zero seconds for every stage but the protocol's.
@@ -378,6 +383,10 @@ def evaluate(
     if setting not in SETTINGS:
         raise ValueError(f"setting must be one of {', '.join(SETTINGS)}; got {setting!r}")
     spec = canonical(degrade)
+    if backend == "onnxruntime":  # before any image is read
+        from lrfr.recognition.onnx_backend import require_onnxruntime
+
+        require_onnxruntime()
     device = resolve_device(device)
     workdir = Path(workdir) if workdir is not None else None
     root = Path(data) if data is not None else default_synth_data(workdir, progress)
@@ -391,7 +400,8 @@ def evaluate(
         return gallery_protocol_table(_as_list(sr_model) or ["bicubic"], names, root, recognizer=recognizer,
                                       weights=weights, probe_recognizer=probe_recognizer, probe_weights=probe_weights,
                                       scale=scale, degrade=spec, degrade_seed=degrade_seed, device=device,
-                                      batch_size=batch_size, on_bad_image=on_bad_image, progress=progress)
+                                      batch_size=batch_size, on_bad_image=on_bad_image, progress=progress,
+                                      backend=backend)
     recs = resolve_recognizers(recognizer, weights, probe_recognizer, probe_weights)
     srs = [resolve_weights(s) if isinstance(s, str) and s.startswith(PACKAGED) else s
            for s in _as_list(sr_model)] or ["bicubic"]
@@ -417,7 +427,7 @@ def evaluate(
         for sr in srs:
             extract = dict(scale=scale, flip=proto.flip, degrade=spec, batch_size=batch_size, device=device,
                            progress=progress, cache=cache, on_bad_image=on_bad_image, degrade_seed=degrade_seed,
-                           precision=precision, feature_dir=feature_dir)
+                           precision=precision, feature_dir=feature_dir, backend=backend)
             ex = setting_features(prepared, n_hr, sr, recs, **extract)
             data, feats, q_psnr, q_ssim = prepared, ex.features, ex.psnr, ex.ssim
             removed = {"n_pairs_removed": 0}
@@ -456,6 +466,7 @@ def evaluate(
                 "psnr": float(np.nanmean(q_psnr)) if np.isfinite(q_psnr).any() else np.nan,
                 "ssim": float(np.nanmean(q_ssim)) if np.isfinite(q_ssim).any() else np.nan,
                 "embed_precision": precision,
+                "backend": backend,
             }
             if fast:
                 row.update(fast_check_faces=len(ex.check),

@@ -37,6 +37,7 @@ class FeatureKey:
     recognizer: str
     flip: str | None
     precision: str = "fp32"
+    backend: str = "torch"
 
 
 @dataclass

@@ -439,6 +439,20 @@ def _pipeline(pipeline, preset, kwargs):
     return ProbePipeline.create(**kwargs)
 
 
+def display(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns a person reads first, the other listed identities folded into one ``next`` column."""
+    k = sum(c.startswith("identity_") for c in table.columns)
+    view = table[[c for c in ("probe", "decision", "score", "best_identity") if c in table]].copy()
+    if k:
+        view["next"] = [", ".join(f"{table[f'identity_{r}'].iat[i]} {table[f'score_{r}'].iat[i]:.2f}"
+                                  for r in range(2, k + 2) if table[f"identity_{r}"].iat[i] is not None)
+                        for i in range(len(table))]
+    for c in ("face_check", "true_identity", "rank"):
+        if c in table:
+            view[c] = table[c]
+    return view
+
+
 def write_json(table: pd.DataFrame, path) -> Path:
     """The search as JSON: ``{"summary", "pipeline", "threshold", "skipped", "probes": [row, ...]}``."""
     from lrfr.io import atomic_write_text

@@ -9,7 +9,7 @@ those scores passes: with N identities it has N chances. If the N impostor score
 probability that at least one passes — the FPIR — would be ``1 − (1 − FAR)^N``: at FAR 1e-3 against 200
 identities, ``1 − 0.999^200 ≈ 18%`` of the unknown people are "recognised", and against 10,000 identities
 almost all of them. A threshold for a watchlist must therefore be set on the distribution of the *top*
-score of unknown probes, for the gallery's size: that is what :func:`calibrate_open_set` does.
+score of unknown probes, for the gallery's size: that is what :func:`lrfr.watchlist.calibrate_open_set` does.
 
 Method (lrfr's)
 ---------------
@@ -154,35 +154,6 @@ def empirical_threshold(top_scores: np.ndarray, fpir: float) -> float:
 
 
 # -- calibrating and using --------------------------------------------------------------------------------------
-
-def calibrate_open_set(enrol, probes, pipeline, fpirs=DEFAULT_FPIRS, gallery_size: int | None = None,
-                       on_bad_image: str = "error", progress: bool = True) -> OpenSetCalibration:
-    """Thresholds at ``fpirs`` for a gallery of ``gallery_size`` identities (default: the enrolment folder's),
-    from an enrolment folder and a labelled probe folder (module doc), through ``pipeline``."""
-    import lrfr
-    from lrfr.gallery import Gallery, read_faces
-
-    g = Gallery.build(enrol, pipeline=pipeline, on_bad_image=on_bad_image, progress=progress)
-    faces = read_faces(probes, "probe", on_bad_image, pipeline.input_size, progress)
-    if faces.identities is None:
-        raise OpenSetError(f"probe folder {probes}: calibration needs one sub-folder per identity (named as the "
-                           "enrolment folder names the enrolled people; other names are unknown people)")
-    scores = g.scores(pipeline.embed_probes(faces.images, progress))
-    classes = g.classes
-    truth = np.array([classes.index(t) if t in classes else -1 for t in faces.identities])
-    impostors = impostor_scores(scores, truth)
-    n = int(gallery_size or g.n_identities)
-    points = [{"fpir": float(f), "threshold": threshold_for_fpir(impostors, float(f), n)}
-              for f in sorted({float(f) for f in fpirs})]
-    unknown = truth < 0
-    source = {"enrol": str(Path(enrol).resolve()), "probes": str(Path(probes).resolve()),
-              "calibration_identities": g.n_identities, "probes_used": int(len(truth)),
-              "unknown_probes": int(unknown.sum()), "skipped": len(faces.skipped),
-              "extrapolated": n > min(len(a) for a in impostors),
-              "method": "per-probe impostor identity scores: galleries of N drawn without replacement, or a normal "
-                        "model beyond the calibration's identities (lrfr.openset)"}
-    return OpenSetCalibration(pipeline.fingerprint(), n, points, source, lrfr.__version__)
-
 
 def resolve_threshold(threshold, calibration, fpir, pipeline, n_identities: int) -> tuple[float | None, str]:
     """``(threshold, where it came from)`` for a search: given, or a calibration's at ``fpir`` (default 1%).

@@ -126,6 +126,25 @@ class FrontEnd:
         return out
 
 
+class FittedFrontEnd(nn.Module):
+    """A front-end as an SR module for any scale (for :func:`lrfr.evaluate`): every LR face of a batch is brought
+    to what the front-end takes by the native-LR rule (:data:`LR_RULE`), then through it, to ``size`` — so an ×8
+    generator can be scored on 7×6 or 28×24 faces (fitted to 14×12 first)."""
+
+    learned = True
+
+    def __init__(self, front_end: FrontEnd, scale: int, size: tuple[int, int] = (112, 96)):
+        super().__init__()
+        self.front_end, self.scale, self.size = front_end, int(scale), tuple(size)
+        self.model = front_end.model  # its parameters make the module's digest (feature cache keys)
+        need = front_end.input_size(self.size)
+        self.name = (front_end.name if front_end.scale in (None, self.scale)
+                     else f"{front_end.name} (LR fitted to {need[0]}x{need[1]})")
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.front_end(lr, self.size, device=lr.device).to(lr.device)
+
+
 def _as_list(faces) -> list[torch.Tensor]:
     if isinstance(faces, torch.Tensor):
         return list(faces) if faces.dim() == 4 else [faces]
@@ -166,7 +185,7 @@ class Recognizer:
         model = recognition.load(recognizer, weights=path, device=device)
         from lrfr.recognition.weights import read_weights
 
-        meta = read_weights(path).get("meta") or {}
+        meta = (model.weights_meta if str(path).endswith(".onnx") else read_weights(path).get("meta")) or {}
         given = str(weights) if str(weights).startswith(PACKAGED) else str(Path(path).resolve())
         return cls(model.eval(), getattr(model, "arch", recognizer or "unknown"), file_sha256(path), *_lineage(meta),
                    given)
@@ -193,10 +212,11 @@ class ProbePipeline:
     flip: str | None = "concat"
     device: torch.device | None = None
     batch_size: int = 128
+    backend: str = "torch"  # or "onnxruntime": the recognizers exported once and run by onnxruntime (CPU)
 
     @classmethod
     def create(cls, front_end="bicubic", recognizer=None, weights=None, probe_recognizer=None, probe_weights=None,
-               flip: str | None = "concat", device=None, batch_size: int = 128) -> "ProbePipeline":
+               flip: str | None = "concat", device=None, batch_size: int = 128, backend: str = "torch") -> "ProbePipeline":
         from lrfr.devices import resolve_device
 
         device = resolve_device(device)
@@ -205,8 +225,14 @@ class ProbePipeline:
         gallery = Recognizer.resolve(recognizer, weights, device)
         probe = (gallery if probe_recognizer is None and probe_weights is None
                  else Recognizer.resolve(probe_recognizer, probe_weights, device))
+        if backend not in ("torch", "onnxruntime"):
+            raise ProbePipelineError(f"backend must be 'torch' or 'onnxruntime'; got {backend!r}")
+        if backend == "onnxruntime":
+            from lrfr.recognition.onnx_backend import require_onnxruntime
+
+            require_onnxruntime()
         pipe = cls(FrontEnd.resolve(front_end, device), gallery, probe, None if flip == "none" else flip, device,
-                   batch_size)
+                   batch_size, backend)
         pipe.check_pair()
         return pipe
 
@@ -279,6 +305,8 @@ class ProbePipeline:
             return
         mine = self.gallery_fingerprint()
         for key, said in (("recognizer", "architecture"), ("weights_sha256", "weights"), ("flip", "flip fusion")):
+            if key == "weights_sha256" and str(recorded.get(key)) in self.gallery.names():
+                continue  # the same weights re-saved (an ONNX export of the file the gallery was built with)
             if str(recorded.get(key)) != str(mine[key]):
                 raise FingerprintMismatchError(
                     f"{what} was embedded by another gallery recognizer ({said}: {recorded.get(key)} there, "
@@ -293,7 +321,7 @@ class ProbePipeline:
         from lrfr.recognition import embed
 
         return np.asarray(embed(self.gallery.model, images, flip=self.flip, batch_size=self.batch_size,
-                                device=self.device, progress=progress), np.float32)
+                                device=self.device, progress=progress, backend=self.backend), np.float32)
 
     def front(self, faces: "torch.Tensor | Sequence[torch.Tensor]") -> torch.Tensor:
         """LR faces of any sizes (:data:`LR_RULE`) → the recognizer's input, through the front-end."""
@@ -309,4 +337,4 @@ class ProbePipeline:
 
         x = self.front(faces)
         return np.asarray(embed(self.probe.model, x, flip=self.flip, batch_size=self.batch_size, device=self.device,
-                                progress=progress), np.float32)
+                                progress=progress, backend=self.backend), np.float32)

@@ -11,6 +11,9 @@ probes (identity ranks: an identity scores its best image); DIR at FPIR 1% and 1
 unknown probes' top scores so that that share of them pass, DIR the share of known probes whose best identity
 is theirs and passes it; the per-probe table.
 
+:func:`calibrate_open_set` (``lrfr calibrate --open-set``): thresholds for a target FPIR against a gallery of a
+stated size, from an enrolment folder and a labelled probe folder (:mod:`lrfr.openset`).
+
 ``protocol="tinyface"`` (:func:`evaluate_tinyface`; Cheng et al., ACCV 2018): ``ROOT/Probe/``,
 ``ROOT/Gallery_Match/``, ``ROOT/Gallery_Distractor/`` and the lists ``probe_img_ID_pairs.mat`` (``probe_set``,
 ``probe_ids``) and ``gallery_match_img_ID_pairs.mat`` (``gallery_set``, ``gallery_ids``), as the dataset ships
@@ -110,6 +113,37 @@ def evaluate_watchlist(root, pipeline, *, scale: int | None = None, degrade: str
                    n_unknown_probes=int((~known).sum()))
     return GalleryResult("watchlist", summary, (cmc_ranks, cmc), table, side, {**g.index.meta.get("skipped", {}),
                                                                                     **faces.skipped})
+
+
+def calibrate_open_set(enrol, probes, pipeline, fpirs=WATCHLIST_FPIRS, gallery_size: int | None = None,
+                       on_bad_image: str = "error", progress: bool = True) -> OpenSetCalibration:
+    """Open-set thresholds at ``fpirs`` for a gallery of ``gallery_size`` identities (default: the enrolment
+    folder's), from an enrolment folder and a labelled probe folder, through ``pipeline`` (:mod:`lrfr.openset`
+    says how and why)."""
+    import lrfr
+    from lrfr.gallery import Gallery, read_faces
+    from lrfr.openset import OpenSetCalibration, OpenSetError, impostor_scores, threshold_for_fpir
+
+    g = Gallery.build(enrol, pipeline=pipeline, on_bad_image=on_bad_image, progress=progress)
+    faces = read_faces(probes, "probe", on_bad_image, pipeline.input_size, progress)
+    if faces.identities is None:
+        raise OpenSetError(f"probe folder {probes}: calibration needs one sub-folder per identity (named as the "
+                           "enrolment folder names the enrolled people; other names are unknown people)")
+    scores = g.scores(pipeline.embed_probes(faces.images, progress))
+    classes = g.classes
+    truth = np.array([classes.index(t) if t in classes else -1 for t in faces.identities])
+    impostors = impostor_scores(scores, truth)
+    n = int(gallery_size or g.n_identities)
+    points = [{"fpir": float(f), "threshold": threshold_for_fpir(impostors, float(f), n)}
+              for f in sorted({float(f) for f in fpirs})]
+    unknown = truth < 0
+    source = {"enrol": str(Path(enrol).resolve()), "probes": str(Path(probes).resolve()),
+              "calibration_identities": g.n_identities, "probes_used": int(len(truth)),
+              "unknown_probes": int(unknown.sum()), "skipped": len(faces.skipped),
+              "extrapolated": n > min(len(a) for a in impostors),
+              "method": "per-probe impostor identity scores: galleries of N drawn without replacement, or a normal "
+                        "model beyond the calibration's identities (lrfr.openset)"}
+    return OpenSetCalibration(pipeline.fingerprint(), n, points, source, lrfr.__version__)
 
 
 # -- TinyFace --------------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def one_error_line(capsys, argv, pattern):
 
 def test_lrfr_degrade_writes_the_in_memory_degradation_and_records_its_spec(watchlist, tmp_path, capsys):
     from lrfr.data.degradations import apply_degradation
-    from lrfr.embedding import degradation_seed
+    from lrfr.data.degradations import degradation_seed
     from lrfr.io import read_image, to_tensor01
 
     record = json.loads((watchlist / "probes" / "degradation.json").read_text())
@@ -76,7 +76,7 @@ def test_native_lr_probes_give_the_features_of_the_in_memory_degradation(watchli
     import lrfr
     from lrfr.data.degradations import apply_degradation
     from lrfr.data.resample import upsample
-    from lrfr.embedding import degradation_seed
+    from lrfr.data.degradations import degradation_seed
     from lrfr.gallery import read_faces
     from lrfr.io import read_image, to_tensor01
     from lrfr.recognition import embed

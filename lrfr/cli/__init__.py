@@ -21,6 +21,7 @@ SUBCOMMANDS = [
     ("bench", "bench"),
     ("calibrate", "calibrate"),
     ("degrade", "degrade"),
+    ("export", "export"),
     ("watchlist", "watchlist"),
     ("results", "results"),
 ]

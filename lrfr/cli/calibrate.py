@@ -37,6 +37,8 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--workdir", default=None, help="where derived files go (CelebA pairs, SynthFaces export)")
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                   help="torch (default) or onnxruntime: the recognizers exported to ONNX once and run on the CPU")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     o = p.add_argument_group("open set (a watchlist threshold at target FPIRs; lrfr.openset)")
     o.add_argument("--open-set", action="store_true", help="calibrate for a watchlist instead of pairs")
@@ -53,7 +55,7 @@ def register(sub) -> None:
 
 
 def run_open_set(args) -> int:
-    from lrfr.openset import calibrate_open_set
+    from lrfr.watchlist import calibrate_open_set
     from lrfr.presets import get
     from lrfr.probe import ProbePipeline
 
@@ -63,16 +65,18 @@ def run_open_set(args) -> int:
     given = {"recognizer": args.recognizer, "weights": args.weights, "front_end": args.front_end,
              "probe_recognizer": args.probe_recognizer, "probe_weights": args.probe_weights}
     parts.update({k: v for k, v in given.items() if v is not None})
-    pipe = ProbePipeline.create(**parts, flip=args.flip, device=args.device, batch_size=args.batch_size)
+    pipe = ProbePipeline.create(**parts, flip=args.flip, device=args.device, batch_size=args.batch_size,
+                                backend=args.backend)
     cal = calibrate_open_set(args.enrol, args.probes, pipe, fpirs=args.fpir, gallery_size=args.gallery_size,
                              progress=not args.quiet)
+    path = cal.save(args.out)  # first: what took the time is on disk before anything is printed
     for point in cal.points:
         print(f"FPIR {point['fpir']:g}: threshold {point['threshold']:.4f}")
     src = cal.source
     print(f"for a gallery of {cal.gallery_size} identities, from {src['probes_used']} probes "
           f"({src['unknown_probes']} of people not enrolled) against {src['calibration_identities']} identities; "
           f"pipeline: {pipe.describe()}")
-    print(f"wrote {cal.save(args.out)}")
+    print(f"wrote {path}")
     return 0
 
 
@@ -88,7 +92,8 @@ def run(args) -> int:
                     scale=args.scale, degrade=args.degrade, setting=args.setting, fars=args.far, trial=args.trial,
                     confidence=args.confidence, degrade_seed=args.degrade_seed, batch_size=args.batch_size,
                     device=args.device, workdir=args.workdir, progress=not args.quiet,
-                    probe_recognizer=args.probe_recognizer, probe_weights=args.probe_weights)
+                    probe_recognizer=args.probe_recognizer, probe_weights=args.probe_weights, backend=args.backend)
+    path = cal.save(args.out)  # first: what took the time is on disk before anything is printed
     table = cal.table()[["far", "threshold", "threshold_ci", "achieved_far", "far_ci", "tar", "n_false_accepts",
                          "n_impostor"]]
     with pd.option_context("display.width", 200, "display.float_format", "{:.5g}".format):
@@ -97,5 +102,5 @@ def run(args) -> int:
     print(f"from {src['n_genuine']:,} genuine and {src['n_impostor']:,} impostor pairs of {src['protocol']}"
           f"{' trial ' + str(src['trial']) if 'trial' in src else ''}; SR {cal.sr} ({cal.setting}); "
           f"{describe(cal.fingerprint)}")
-    print(f"wrote {cal.save(args.out)}")
+    print(f"wrote {path}")
     return 0

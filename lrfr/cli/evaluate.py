@@ -35,6 +35,8 @@ def register(sub) -> None:
     p.add_argument("--on-bad-image", choices=["error", "skip"], default="error",
                    help="an image that cannot be read or has the wrong size: stop naming it (error, default), or "
                         "leave it and its pairs out and list them (skip)")
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
+                   help="torch (default) or onnxruntime: the recognizers exported to ONNX once and run on the CPU")
     p.add_argument("--fast", action="store_true",
                    help="embed in bfloat16 instead of float32 (opt-in): each row says so and reports the bf16 vs "
                         "fp32 feature cosine of its first faces; the effect on LFW/BLUFR: lrfr bench fast")
@@ -57,7 +59,7 @@ def run(args) -> int:
         workdir=args.workdir, progress=not args.quiet, on_bad_image=args.on_bad_image,
         setting=args.setting, degrade_seed=args.degrade_seed, probe_recognizer=args.probe_recognizer,
         probe_weights=args.probe_weights, identity=args.identity, fast=args.fast,
-        feature_dir=args.feature_dir,
+        feature_dir=args.feature_dir, backend=args.backend,
     )
     out = Path(args.out)
     print(format_table(table))

@@ -74,9 +74,17 @@ def _pipeline_args(p, gallery_only: bool) -> None:
         p.add_argument("--probe-recognizer", default=None, help="probe recognizer architecture (optional for lrfr files)")
         p.add_argument("--probe-weights", default=None,
                        help="the probes' recognizer (trained against the gallery's), e.g. packaged:lr_mobilefacenet_celeba.pt")
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default="onnxruntime" if _has_onnxruntime() else "torch",
+                   help="onnxruntime (the default where it is installed: the CPU deployment path) or torch")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _has_onnxruntime() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("onnxruntime") is not None
 
 
 def _pipeline(args, gallery=None):
@@ -95,7 +103,8 @@ def _pipeline(args, gallery=None):
             raise ValueError(f"gallery {args.index} does not record its recognizer's weights: pass --weights or --preset")
     if "weights" not in parts:
         raise ValueError("name the gallery recognizer: --preset NAME, or --weights FILE|packaged:NAME")
-    return ProbePipeline.create(**parts, flip=args.flip, device=args.device, batch_size=args.batch_size)
+    return ProbePipeline.create(**parts, flip=args.flip, device=args.device, batch_size=args.batch_size,
+                                backend=args.backend)
 
 
 def run_build(args) -> int:
@@ -124,7 +133,7 @@ def run_search(args) -> int:
 
     import pandas as pd
 
-    from lrfr.gallery import Gallery, summary_line, write_json
+    from lrfr.gallery import Gallery, display, summary_line, write_json
 
     if args.k < 1:
         raise ValueError(f"--k must be >= 1, got {args.k}")
@@ -139,9 +148,9 @@ def run_search(args) -> int:
     print(f"pipeline: {pipe.describe()}")
     if table.attrs["threshold"] is not None:
         print(f"threshold {table.attrs['threshold']:.4f} ({table.attrs['threshold_source']})")
-    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_columns", 12,
+    with pd.option_context("display.max_rows", None, "display.width", 250, "display.max_colwidth", 80,
                            "display.float_format", "{:.4f}".format):
-        shown = table.head(args.rows)
+        shown = display(table.head(args.rows))
         print(shown.to_string(index=False))
         if len(table) > len(shown):
             print(f"... {len(table) - len(shown)} more rows (--rows N, or --csv / --json for all)")

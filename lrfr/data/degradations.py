@@ -56,6 +56,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -230,6 +231,13 @@ def image_seed(base: int, *key: object) -> int:
     """A 63-bit seed from a base seed and a key (an image name; a training ``(step, index)``)."""
     h = hashlib.blake2b(repr((int(base),) + tuple(str(k) for k in key)).encode(), digest_size=8)
     return int.from_bytes(h.digest(), "little") >> 1
+
+
+def degradation_seed(base: int, path: str | Path) -> int:
+    """The degradation seed of one image: from the base seed and the image's last two path parts
+    (``Name/Name_0001.jpg``), so a data set copied elsewhere degrades to the same bytes."""
+    p = Path(path)
+    return image_seed(base, f"{p.parent.name}/{p.name}")
 
 
 def _draw(value, gen: torch.Generator | None, integer: bool):

@@ -68,7 +68,7 @@ def write_lr_set(src, dst, *, scale: int | None = None, size: tuple[int, int] | 
 
     import lrfr
     from lrfr.data.degradations import apply_degradation, canonical
-    from lrfr.embedding import degradation_seed
+    from lrfr.data.degradations import degradation_seed
     from lrfr.io import read_image, to_tensor01, to_uint8, write_image
 
     if (scale is None) == (size is None):
@@ -110,14 +110,20 @@ def write_lr_set(src, dst, *, scale: int | None = None, size: tuple[int, int] | 
 
 
 def make_watchlist(data, out, *, enrolled: int = 200, unknown: int = 200, probes_per_identity: int = 2,
-                   seed: int = 0, overwrite: bool = False) -> dict:
-    """Split an identity folder into ``OUT/enrol`` and ``OUT/probes-hr`` (module doc); returns the record."""
+                   unknown_per_identity: int = 1, exclude: "list[str] | None" = None, seed: int = 0,
+                   overwrite: bool = False) -> dict:
+    """Split an identity folder into ``OUT/enrol`` and ``OUT/probes-hr`` (module doc); returns the record.
+
+    ``unknown_per_identity``: probes of each person not enrolled (their first images); ``exclude``: identity
+    names never used (e.g. another watchlist's, so that a calibration and its check share nobody)."""
     from lrfr.data.folders import open_faces
 
     ds = open_faces(Path(data))
+    excluded = set(exclude or ())
     by_id: dict[int, list[int]] = {}
     for i, lab in enumerate(ds.labels.tolist()):
-        by_id.setdefault(lab, []).append(i)
+        if ds.classes[lab] not in excluded:
+            by_id.setdefault(lab, []).append(i)
     multi = sorted(c for c, rows in by_id.items() if len(rows) >= 2)
     if len(multi) < enrolled:
         raise ProbeSetError(f"{data}: {len(multi)} identities have two or more images; {enrolled} enrolled asked for")
@@ -137,11 +143,14 @@ def make_watchlist(data, out, *, enrolled: int = 200, unknown: int = 200, probes
             for i in rows[1:1 + probes_per_identity]:
                 _copy(ds.paths[i], tmp / "probes-hr" / ds.names[i])
                 n_probes += 1
+        n_unknown = 0
         for c in strangers:
-            i = sorted(by_id[c], key=lambda i: ds.names[i])[0]
-            _copy(ds.paths[i], tmp / "probes-hr" / ds.names[i])
+            for i in sorted(by_id[c], key=lambda i: ds.names[i])[:unknown_per_identity]:
+                _copy(ds.paths[i], tmp / "probes-hr" / ds.names[i])
+                n_unknown += 1
         record = {"source": str(Path(data).resolve()), "seed": seed, "enrolled": enrolled, "known_probes": n_probes,
-                  "unknown_probes": unknown, "probes_per_identity": probes_per_identity,
+                  "unknown_identities": unknown, "unknown_probes": n_unknown, "probes_per_identity": probes_per_identity,
+                  "excluded_identities": len(excluded),
                   "rule": "enrolled: identities with >= 2 images, drawn with the seed; first image (sorted) enrolled, "
                           "the next ones probes; unknown: other identities, their first image"}
         (tmp / "watchlist.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -118,7 +118,8 @@ def load(name: str | None = None, weights: str | Path | None = None,
          device: str | torch.device | None = None, **kwargs: Any) -> Recognizer:
     """Build ``name`` and load ``weights`` strictly; returns the model in eval mode on ``device``.
 
-    ``weights`` may be ``"packaged:NAME"`` (a file shipped in ``lrfr/weights``), an lrfr model file of family ``"recognizer"`` (``"lrfr-model/1"``, see
+    ``weights`` may be ``"packaged:NAME"`` (a file shipped in ``lrfr/weights``), an ONNX file exported by
+    ``lrfr export`` (an :class:`~lrfr.recognition.onnx_backend.OnnxRecognizer`, run by onnxruntime), an lrfr model file of family ``"recognizer"`` (``"lrfr-model/1"``, see
     :mod:`lrfr.modelfile`, or the earlier ``"lrfr-recognizer/1"``; ``name`` may then be None, or must
     equal the file's arch; its stored kwargs are used, and explicit ``kwargs`` must agree; a model
     file of another family, e.g. an SR generator, is an error saying so), a training checkpoint
@@ -132,10 +133,17 @@ def load(name: str | None = None, weights: str | Path | None = None,
             raise FileNotFoundError(_facenet.MISSING_WEIGHTS_HELP)
         raise ValueError(f"lrfr.recognition.load needs weights=PATH (use build({name!r}) for a randomly "
                          "initialized model)")
-    if name is not None:
-        _check_name(name)
     from lrfr.weights import resolve
 
+    if str(weights).endswith(".onnx"):  # an lrfr-exported recognizer, run by onnxruntime
+        from lrfr.recognition.onnx_backend import OnnxBackendError, OnnxRecognizer
+
+        model = OnnxRecognizer(resolve(weights))
+        if name is not None and name != model.arch:
+            raise OnnxBackendError(f"{weights} holds a {model.arch!r} recognizer, not {name!r}")
+        return model
+    if name is not None:
+        _check_name(name)
     info = read_weights(resolve(weights))
     path = info["path"]
     if info["kind"] == "lrfr":

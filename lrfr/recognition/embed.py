@@ -100,7 +100,7 @@ def _autocast(device: torch.device, amp: Any):
 def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size: int = 256,
           device: str | torch.device | None = None, progress: bool = False, amp: Any = "auto",
           num_workers: int = 0, cpu_chunk: int = 16, channels_last: bool | str = "auto",
-          fold_batchnorm: bool | str = "auto") -> np.ndarray:
+          fold_batchnorm: bool | str = "auto", backend: str = "torch") -> np.ndarray:
     """Embed ``images`` with ``model``; returns float32 numpy ``(N, D)`` (``(N, 2D)`` for concat).
 
     Parameters
@@ -126,6 +126,8 @@ def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size
         oneDNN's convolutions are faster in it — MobileFaceNet 1.6–1.9× on 2 cores, ``lrfr bench
         recognition``). The model's weights are converted for the call and restored afterwards.
         Features agree with the default format to float rounding (~1e-6), not bit for bit.
+    backend : ``"torch"`` (default) or ``"onnxruntime"``: the recognizer exported to ONNX once (cached on disk
+        under its digest, :mod:`lrfr.recognition.onnx_backend`) and run by onnxruntime on the CPU
     fold_batchnorm : run a copy of the recognizer with every BatchNorm folded into its convolution
         (:mod:`lrfr.recognition.inference`; ``"auto"``: on the CPU, MobileFaceNet 1.37× on 2 cores). The input
         check is the original's; features agree to float rounding (~1e-6). Other modules run as given.
@@ -136,6 +138,13 @@ def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size
         raise ValueError(f"amp must be one of 'auto', 'bf16', 'fp16', 'fp32'/None; got {amp!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    if backend not in ("torch", "onnxruntime"):
+        raise ValueError(f"backend must be 'torch' or 'onnxruntime'; got {backend!r}")
+    if backend == "onnxruntime":
+        from lrfr.recognition.onnx_backend import onnx_copy
+
+        model, device, amp, fold_batchnorm, channels_last = onnx_copy(model), "cpu", None, False, False
+        cpu_chunk = 0  # onnxruntime takes the whole batch in one run
     if device is None:
         param = next(iter(model.parameters()), None)
         device = param.device if param is not None else torch.device("cpu")

@@ -1,0 +1,209 @@
+"""The degradation x resolution grid of ``results/robustness.toml`` (issue 42) → robustness.{csv,md,png}.
+
+    python results/robustness.py [--rows LABEL ...] [--columns LABEL ...]   # resumable: one part file per cell
+
+Each cell is one ``lrfr.evaluate`` call (the CASIA MobileFaceNet scores; the row's probe recognizer embeds the
+LR side): LFW both-low and cross at every column; BLUFR (both-low) and held-out CelebA (both-low, cross) at the
+headline column. Paired tests: each row against ``bicubic + student`` over LFW's 10 folds (one seed each; a
+paired t-test on the fold accuracies), per column and setting.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+STUDY = REPO / "results" / "robustness.toml"
+BASELINE = "bicubic + student"
+BEGIN = "<!-- robustness: written by `python results/robustness.py`; do not edit -->"
+END = "<!-- robustness end -->"
+
+
+def load(path: Path = STUDY) -> dict:
+    from lrfr.config import load_toml
+    from lrfr.results.study import shared_folder
+
+    spec = load_toml(path)
+    shared = str(shared_folder(REPO))
+
+    def resolve(text: str) -> str:
+        text = text.replace("{shared}", shared)
+        return text if text in ("bicubic", "") or Path(text).is_absolute() else str((path.parent / text).resolve())
+
+    for key in ("scorer", "lfw", "celeba", "work", "copy_into"):
+        spec[key] = resolve(spec[key])
+    for row in spec["row"]:
+        row["front_end"], row["probe"] = resolve(row["front_end"]), resolve(row["probe"])
+    return spec
+
+
+def front_end(row: dict, scale: int):
+    """What ``lrfr.evaluate`` takes as the row's front-end at ``scale``: bicubic, or the generator fitted."""
+    if row["front_end"] == "bicubic":
+        return "bicubic"
+    from lrfr.probe import FittedFrontEnd, FrontEnd
+
+    return FittedFrontEnd(FrontEnd.resolve(row["front_end"]), scale)
+
+
+def cells(spec: dict):
+    """``(row, column, setting, protocol, data name)`` of every cell, in the order they are scored."""
+    for row in spec["row"]:
+        for col in spec["column"]:
+            for setting in ("both_low", "cross"):
+                yield row, col, setting, "lfw", "lfw"
+            if col["label"] == spec["headline"]:
+                yield row, col, "both_low", "blufr", "lfw"
+                yield row, col, "both_low", "celeba", "celeba"
+                yield row, col, "cross", "celeba", "celeba"
+
+
+def score(spec: dict, row: dict, col: dict, setting: str, protocol: str, data: str, progress: bool) -> dict:
+    """One cell, from its part file when it was scored before."""
+    import lrfr
+
+    key = json.dumps([row, col, setting, protocol, data, Path(spec["scorer"]).name], sort_keys=True)
+    part = Path(spec["work"]) / f"cell-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    if part.is_file():
+        return json.loads(part.read_text())
+    print(f"[robustness] {row['label']} | {col['label']} | {setting} | {protocol}", flush=True)
+    t = lrfr.evaluate(front_end(row, col["scale"]), protocol=protocol, data=spec[data], recognizer="mobilefacenet",
+                      weights=spec["scorer"], probe_weights=row["probe"] or None, scale=col["scale"],
+                      degrade=col["degrade"], setting=setting, progress=progress)
+    res = t.attrs["results"][next(iter(t.attrs["results"]))]
+    fold_col = next((c for c in ("accuracy", "vr@far=0.1%") if c in res.per_fold.columns), None)
+    out = {"row": row["label"], "column": col["label"], "setting": setting, "protocol": protocol, "data": data,
+           "summary": {k: float(v) for k, v in res.summary.items()},
+           "per_fold": [float(v) for v in res.per_fold[fold_col]] if fold_col else [],
+           "probe_sha256": t.iloc[0]["probe_recognizer_sha256"], "sr_sha256": t.iloc[0]["sr_sha256"]}
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_text(json.dumps(out))
+    return out
+
+
+def headline_value(c: dict) -> float:
+    s = c["summary"]
+    return 100 * (s["accuracy_mean"] if "accuracy_mean" in s else s["vr@far=0.1%_mean"])
+
+
+def paired(a: list[float], b: list[float]) -> float:
+    from scipy.stats import ttest_rel
+
+    return float(ttest_rel(a, b).pvalue) if len(a) == len(b) > 1 else float("nan")
+
+
+def markdown(spec: dict, done: list[dict]) -> str:
+    import pandas as pd
+
+    cols = spec["column"]
+    by = {(c["row"], c["column"], c["setting"], c["protocol"], c["data"]): c for c in done}
+    lines = [f"## {spec['title']}", "",
+             "Made by `python results/robustness.py` from `results/robustness.toml`; scored by the CASIA MobileFaceNet "
+             "(`mobilefacenet_casia_068.ckpt`), the row's probe recognizer on the LR side; LFW 10-fold accuracy (%), "
+             "both-low / cross (first image HR). One training seed per row.", ""]
+    head = "| pair | " + " | ".join(c["title"] for c in cols) + " | BLUFR VR@0.1% (clean) | CelebA held-out (clean) |"
+    lines += [head, "| --- |" + " --- |" * (len(cols) + 2)]
+    for row in spec["row"]:
+        cells_md = []
+        for c in cols:
+            pair = [by.get((row["label"], c["label"], s, "lfw", "lfw")) for s in ("both_low", "cross")]
+            cells_md.append(" / ".join(f"{headline_value(p):.2f}" if p else "—" for p in pair))
+        blufr = by.get((row["label"], spec["headline"], "both_low", "blufr", "lfw"))
+        celeba = [by.get((row["label"], spec["headline"], s, "celeba", "celeba")) for s in ("both_low", "cross")]
+        cells_md.append(f"{headline_value(blufr):.2f}" if blufr else "—")
+        cells_md.append(" / ".join(f"{headline_value(p):.2f}" if p else "—" for p in celeba))
+        lines.append(f"| {row['label']} | " + " | ".join(cells_md) + " |")
+    lines += ["", f"Paired over LFW's 10 folds against `{BASELINE}` (difference in points; p of a paired t-test):", "",
+              "| pair | " + " | ".join(f"{c['label']} both-low | {c['label']} cross" for c in cols) + " |",
+              "| --- |" + " --- |" * (2 * len(cols))]
+    for row in spec["row"]:
+        if row["label"] == BASELINE:
+            continue
+        out = []
+        for c in cols:
+            for s in ("both_low", "cross"):
+                a, b = by.get((row["label"], c["label"], s, "lfw", "lfw")), by.get((BASELINE, c["label"], s, "lfw", "lfw"))
+                if a and b:
+                    d = headline_value(a) - headline_value(b)
+                    out.append(f"{d:+.2f} (p={paired(a['per_fold'], b['per_fold']):.2g})")
+                else:
+                    out.append("—")
+        lines.append(f"| {row['label']} | " + " | ".join(out) + " |")
+    missing = [f"{r} | {c} | {s} | {p}" for (r, c, s, p, _d) in
+               [(row["label"], col["label"], s, p, d) for row, col, s, p, d in cells(spec)]
+               if (r, c, s, p, _d) not in by]
+    if missing:
+        lines += ["", f"Not scored yet ({len(missing)} cells): " + "; ".join(missing[:8]) + (" …" if len(missing) > 8 else "")]
+    del pd
+    return "\n".join(lines) + "\n"
+
+
+def figure(spec: dict, done: list[dict], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cols = spec["column"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    width = 0.8 / len(spec["row"])
+    for ax, setting in zip(axes, ("both_low", "cross")):
+        for i, row in enumerate(spec["row"]):
+            vals = []
+            for c in cols:
+                cell = next((d for d in done if (d["row"], d["column"], d["setting"], d["protocol"]) ==
+                             (row["label"], c["label"], setting, "lfw")), None)
+                vals.append(headline_value(cell) if cell else np.nan)
+            ax.bar(np.arange(len(cols)) + i * width, vals, width, label=row["label"])
+        ax.set_xticks(np.arange(len(cols)) + width * (len(spec["row"]) - 1) / 2)
+        ax.set_xticklabels([c["label"] for c in cols])
+        ax.set_title(f"LFW, {setting.replace('_', '-')}")
+        ax.set_ylim(50, 100)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("10-fold accuracy (%)")
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", nargs="*", default=None, help="score only these row labels")
+    p.add_argument("--columns", nargs="*", default=None, help="score only these column labels")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    spec = load()
+    done = []
+    for row, col, setting, protocol, data in cells(spec):
+        if (args.rows is None or row["label"] in args.rows) and (args.columns is None or col["label"] in args.columns):
+            missing = [f for f in (row["front_end"], row["probe"]) if f not in ("", "bicubic") and not Path(f).is_file()]
+            if missing:
+                print(f"[robustness] skipped {row['label']}: {missing[0]} not found", flush=True)
+                continue
+            done.append(score(spec, row, col, setting, protocol, data, not args.quiet))
+    import pandas as pd
+
+    flat = [{"row": d["row"], "column": d["column"], "setting": d["setting"], "protocol": d["protocol"],
+             "data": d["data"], **d["summary"], "probe_sha256": d["probe_sha256"], "sr_sha256": d["sr_sha256"]}
+            for d in done]
+    out = REPO / "results" / spec["stem"]
+    pd.DataFrame(flat).to_csv(out.with_suffix(".csv"), index=False)
+    page = markdown(spec, done)
+    out.with_suffix(".md").write_text(page)
+    figure(spec, done, out.with_suffix(".png"))
+    from lrfr.io import replace_between
+
+    replace_between(spec["copy_into"], BEGIN, END, "\n" + page.replace("## ", "### ", 1))
+    print(f"wrote {out}.csv, .md, .png and the table of {spec['copy_into']}")
+
+
+if __name__ == "__main__":
+    from lrfr.cli import run_script
+
+    run_script("robustness.py", lambda a: main(a), sys.argv[1:])
