@@ -19,7 +19,6 @@ cannot be read or has another size stops the run with an error naming it, unless
 """
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +41,8 @@ CACHE_ENTRIES = 8
 ON_BAD_IMAGE = ("error", "skip")
 
 #: embedding precisions: "fp32" (the default, on every device: the measuring stick) or "bf16"
-#: (bfloat16 autocast, opt-in: ``lrfr.evaluate(fast=True)``; MobileFaceNet forwards 1.6× faster on this
-#: project's 2-core CPU, 1.2–1.4× for a whole embedding stage: ``lrfr bench fast``)
+#: (bfloat16 autocast, opt-in: ``lrfr.evaluate(fast=True)``; its speed and what it changes: ``lrfr bench fast``,
+#: docs/benchmarks.md)
 PRECISIONS = ("fp32", "bf16")
 
 #: faces of a bf16 call that are embedded in fp32 as well, to report how far bf16 moved them
@@ -293,7 +292,7 @@ def _extract_features(
     model = build_sr(sr, scale) if todo else None
     channels_last = isinstance(model, nn.Module) and device.type == "cpu" and any(True for _ in model.parameters())
     if isinstance(model, nn.Module):
-        # channels_last doubles SRResNet's CPU throughput (lrfr bench sr: 16 → 36 images/s on 2 cores)
+        # channels_last speeds SRResNet up on the CPU (lrfr bench sr; docs/benchmarks.md)
         model = model.to(device).eval()
         if channels_last:
             model = model.to(memory_format=torch.channels_last)

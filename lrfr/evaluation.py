@@ -252,6 +252,12 @@ def default_synth_data(workdir: Path | None = None, progress: bool = True) -> Pa
 SYNTH_TEST = dict(n_identities=60, images_per_identity=10, seed=2024, identity_offset=1_000_000)
 
 
+def _is_synthfaces(root: Path) -> bool:
+    """Whether ``root`` is a SynthFaces export (its README says so; :meth:`lrfr.data.synth.SynthFaces.export`)."""
+    readme = root / "README.txt"
+    return readme.is_file() and readme.read_text(errors="replace").startswith("SynthFaces export")
+
+
 #: protocols scored on a gallery of a user's folders (lrfr.watchlist): native LR probes, no pairs
 GALLERY_PROTOCOLS = ("watchlist", "tinyface")
 
@@ -331,6 +337,8 @@ def evaluate(
     fast: bool = False,
     feature_dir: str | Path | None = None,
     backend: str = "torch",
+    n_pairs: int | None = None,
+    pairs_seed: int = 0,
 ) -> pd.DataFrame:
     """Evaluate one or more SR front-ends on one or more protocols; one row per (SR model, protocol).
 
@@ -368,6 +376,8 @@ def evaluate(
     feature_dir: a folder where each set of features is stored on disk and found again, in this process
         or a later one, under a key of everything that made it (:mod:`lrfr.feature_store`); a row
         whose features came from it reports zero seconds for every stage but the protocol's.
+    n_pairs, pairs_seed: score a seeded subset of about ``n_pairs`` pairs of a pairs protocol (``lfw``,
+        ``celeba``), as many of each fold and kind (a quick look; rows say ``pairs_subset``). BLUFR has no pairs.
     on_bad_image: ``"error"`` (default): an image that cannot be read, or is not of the
         recognizer's input size, stops the run naming it. ``"skip"``: such images are left out
         with every pair that uses them, and reported (module doc).
@@ -392,6 +402,14 @@ def evaluate(
     root = Path(data) if data is not None else default_synth_data(workdir, progress)
     if not root.exists():
         raise FileNotFoundError(f"data root not found: {root}")
+    if data is not None and recognizer is None and weights is None and not _is_synthfaces(root):
+        import warnings
+
+        from lrfr.errors import LrfrWarning
+
+        warnings.warn(f"scoring {root} with the packaged SynthFaces recognizer ({DEFAULT_RECOGNIZER}: trained on "
+                      "synthetic faces, meaningful on SynthFaces only); for real faces pass recognizer= and weights= "
+                      "(lrfr evaluate --recognizer mobilefacenet --weights FILE)", LrfrWarning, stacklevel=2)
     names = _as_list(protocol)
     if any(isinstance(p, str) and p in GALLERY_PROTOCOLS for p in names):
         if not all(isinstance(p, str) and p in GALLERY_PROTOCOLS for p in names):
@@ -419,6 +437,10 @@ def evaluate(
     rows, results, conventions, headline, skipped, seconds = [], {}, {}, {}, {}, {}
     for proto in protos:
         prepared = proto.prepare(root, workdir=workdir)
+        if n_pairs is not None:
+            if not hasattr(prepared, "subset"):
+                raise ValueError(f"n_pairs: {proto.name} has no pairs to take a subset of (pairs protocols: lfw, celeba)")
+            prepared = prepared.subset(n_pairs, pairs_seed)
         n_hr = 0
         if setting == "cross":
             prepared, n_hr = cross_resolution_data(prepared)
@@ -468,6 +490,8 @@ def evaluate(
                 "embed_precision": precision,
                 "backend": backend,
             }
+            if n_pairs is not None:
+                row["pairs_subset"] = prepared.conventions["pairs"]
             if fast:
                 row.update(fast_check_faces=len(ex.check),
                            fast_check_cosine_min=float(ex.check.min()) if len(ex.check) else np.nan,
@@ -479,7 +503,9 @@ def evaluate(
                 row["n_pairs_removed"] = int(removed["n_pairs_removed"])
             row.update(result.summary)
             rows.append(row)
-    table = pd.DataFrame(rows)
+    from lrfr.report import ResultTable
+
+    table = ResultTable(rows)
     table.attrs["results"] = results
     table.attrs["conventions"] = conventions
     table.attrs["headline"] = headline

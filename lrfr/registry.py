@@ -6,7 +6,10 @@ breaks ``import lrfr``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import inspect
+from typing import Any, Callable, Mapping
+
+from lrfr.errors import UnknownArgumentError
 
 
 class Registry:
@@ -34,10 +37,28 @@ class Registry:
         return self._table[name]
 
     def build(self, name: str, **kwargs: Any) -> Any:
-        return self.get(name)(**kwargs)
+        """The constructor registered as ``name`` called with ``kwargs``: an unknown ``name`` is a ``KeyError``
+        listing the known ones, an unknown keyword an :class:`~lrfr.errors.UnknownArgumentError` (a
+        ``TypeError``) listing the accepted ones — before anything is built (``build("bicubic", sclae=4)``)."""
+        factory = self.get(name)
+        check_kwargs(self.kind, name, factory, kwargs)
+        return factory(**kwargs)
 
     def names(self) -> list[str]:
         return sorted(self._table)
 
     def __contains__(self, name: object) -> bool:
         return name in self._table
+
+
+def check_kwargs(kind: str, name: str, factory: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
+    """Refuse keyword arguments ``factory`` does not take, naming them and the accepted ones."""
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [n for n, p in params.items()
+                if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    bad = [k for k in kwargs if k not in accepted]
+    if bad:
+        raise UnknownArgumentError(f"{kind} {name!r} got unknown argument(s) {', '.join(map(repr, bad))}; "
+                                   f"it accepts: {', '.join(accepted) or '(none)'}")

@@ -39,8 +39,36 @@ def format_table(table: pd.DataFrame) -> str:
         shown = rows[cols].dropna(axis=1, how="all")
         with pd.option_context("display.width", 200, "display.max_columns", 30,
                                "display.float_format", "{:.4f}".format):
-            blocks.append(f"== {proto} ({int(rows['n_images'].iloc[0])} images)\n" + shown.to_string(index=False))
+            blocks.append(f"== {proto} ({int(rows['n_images'].iloc[0])} images; {scored_by(rows)})\n"
+                          + shown.to_string(index=False))
     return "\n\n".join(blocks)
+
+
+class ResultTable(pd.DataFrame):
+    """:func:`lrfr.evaluate`'s table: a ``pandas.DataFrame`` with every column, printed compactly — the key
+    columns of each protocol (:func:`format_table`) — instead of pandas' ``[n rows x 30 columns]`` with ``...``.
+    ``table.to_string()``, the CSV and indexing give everything."""
+
+    @property
+    def _constructor(self):
+        return ResultTable
+
+    def __repr__(self) -> str:
+        if {"sr", "protocol", "n_images"} <= set(self.columns) and len(self):
+            return (format_table(self) + f"\n[{len(self)} rows x {self.shape[1]} columns: all of them in "
+                                          "table.to_string(), table.columns or the CSV]")
+        return super().__repr__()
+
+
+def scored_by(rows: pd.DataFrame) -> str:
+    """``scored by ARCH SHA12`` (and the probe recognizer where it differs) of a table's rows."""
+    if "recognizer" not in rows:
+        return "recognizer not recorded"
+    r = rows.iloc[0]
+    text = f"scored by {r['recognizer']} {str(r.get('recognizer_sha256', ''))[:12]}"
+    if "probe_recognizer_sha256" in rows and r["probe_recognizer_sha256"] != r.get("recognizer_sha256"):
+        text += f", LR side by {r['probe_recognizer']} {str(r['probe_recognizer_sha256'])[:12]}"
+    return text
 
 
 def write_table(table: pd.DataFrame, out_dir: str | Path, stem: str = "results") -> list[Path]:
@@ -66,8 +94,17 @@ def _curves(results: dict, name: str):
             yield sr, proto, curve
 
 
+#: the ROC's FAR axis starts here: below it a few hundred impostor pairs say nothing
+ROC_MIN_FAR = 1e-4
+#: the CMC shows ranks 1 to this
+CMC_MAX_RANK = 20
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
 def plot_curves(results: dict, out_dir: str | Path) -> list[Path]:
-    """ROC (TAR vs FAR, log FAR) and CMC (identification rate vs rank) for every result that has them."""
+    """ROC (TAR vs FAR, log FAR from :data:`ROC_MIN_FAR`) and CMC (identification rate vs rank, ranks 1 to
+    :data:`CMC_MAX_RANK`) for every result that has them: one colour per front-end (a qualitative map with as
+    many colours as front-ends), one line style per protocol, the legend outside the axes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,21 +112,32 @@ def plot_curves(results: dict, out_dir: str | Path) -> list[Path]:
 
     out_dir = Path(out_dir)
     written = []
-    for name, xlabel, ylabel, logx in (("roc", "false accept rate", "true accept rate", True),
-                                       ("cmc", "rank", "identification rate", False)):
+    for name, xlabel, ylabel in (("roc", "false accept rate", "true accept rate"),
+                                 ("cmc", "rank", "identification rate")):
         curves = list(_curves(results, name))
         if not curves:
             continue
-        fig, ax = plt.subplots(figsize=(5.5, 4.2))
+        srs = list(dict.fromkeys(sr for sr, _, _ in curves))
+        protos = list(dict.fromkeys(proto for _, proto, _ in curves))
+        cmap = plt.get_cmap("tab10" if len(srs) <= 10 else "tab20")
+        fig, ax = plt.subplots(figsize=(7.5, 4.4))
         for sr, proto, (x, y) in curves:
             x, y = np.asarray(x, float), np.asarray(y, float)
-            if logx:
-                keep = x > 0
-                ax.semilogx(x[keep], y[keep], label=f"{sr} · {proto}")
+            keep = x >= ROC_MIN_FAR if name == "roc" else x <= CMC_MAX_RANK
+            style = dict(color=cmap(srs.index(sr) % cmap.N), linestyle=LINE_STYLES[protos.index(proto) % len(LINE_STYLES)],
+                         label=f"{sr} · {proto}")
+            if name == "roc":
+                ax.semilogx(x[keep], y[keep], **style)
             else:
-                ax.plot(x, y, marker="o", ms=3, label=f"{sr} · {proto}")
+                ax.plot(x[keep], y[keep], marker="o", ms=3, **style)
+        if name == "roc":
+            ax.set_xlim(ROC_MIN_FAR, 1.0)
+        else:
+            ax.set_xlim(0.5, CMC_MAX_RANK + 0.5)
+            ax.set_xticks(range(1, CMC_MAX_RANK + 1, 2 if CMC_MAX_RANK > 10 else 1))
         ax.set_xlabel(xlabel), ax.set_ylabel(ylabel), ax.set_title(name.upper())
-        ax.grid(True, which="both", alpha=0.3), ax.legend(fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
         fig.tight_layout()
         path = out_dir / f"{name}.png"
         fig.savefig(path, dpi=120)

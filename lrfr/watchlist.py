@@ -36,6 +36,7 @@ import pandas as pd
 import torch
 
 from lrfr.errors import LrfrError
+from lrfr.openset import OpenSetCalibration, OpenSetError, impostor_scores, threshold_for_fpir
 
 WATCHLIST_FPIRS = (0.01, 0.1)
 WATCHLIST_RANKS = (1, 5, 10)
@@ -122,7 +123,6 @@ def calibrate_open_set(enrol, probes, pipeline, fpirs=WATCHLIST_FPIRS, gallery_s
     says how and why)."""
     import lrfr
     from lrfr.gallery import Gallery, read_faces
-    from lrfr.openset import OpenSetCalibration, OpenSetError, impostor_scores, threshold_for_fpir
 
     g = Gallery.build(enrol, pipeline=pipeline, on_bad_image=on_bad_image, progress=progress)
     faces = read_faces(probes, "probe", on_bad_image, pipeline.input_size, progress)

@@ -160,7 +160,7 @@ def test_feature_cache_is_bounded_while_a_generator_trains(export, tiny_recogniz
     clear_cache()
     paths = sorted((export / "images").rglob("*.jpg"))[:4]
     gen = _Upsample()
-    old = features.CACHE_ENTRIES
+    old = embedding.CACHE_ENTRIES
     try:
         set_cache_entries(3)
         firsts = []
@@ -169,7 +169,7 @@ def test_feature_cache_is_bounded_while_a_generator_trains(export, tiny_recogniz
                 gen.gain.fill_(1.0 + 0.01 * step)  # an optimizer step, in place
             f = extract_features(paths, gen, tiny_recognizer, scale=8, flip=None, progress=False).features
             firsts.append(f[0].copy())
-            assert len(features._CACHE) <= 3
+            assert len(embedding._CACHE) <= 3
         assert not np.allclose(firsts[0], firsts[-1])  # each step's weights were embedded, not a stale entry
         with torch.no_grad():
             gen.gain.fill_(1.05)  # the last step's weights again: served from the cache
@@ -182,7 +182,7 @@ def test_feature_cache_is_bounded_while_a_generator_trains(export, tiny_recogniz
             lrfr.recognition.embed = real
         assert not calls and np.array_equal(f[0], firsts[-1])
         set_cache_entries(0)
-        assert len(features._CACHE) == 0
+        assert len(embedding._CACHE) == 0
     finally:
         set_cache_entries(old)
         clear_cache()

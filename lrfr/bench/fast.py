@@ -36,7 +36,7 @@ def _job(data: str | None, weights: str | None, recognizer: str | None) -> dict[
     protos = [protocols.get("lfw"), protocols.get("blufr", full_grid=False, progress=False)]
     tables, seconds = {}, {}
     for fast in (False, True):
-        features.clear_cache()  # each precision embeds every face itself
+        embedding.clear_cache()  # each precision embeds every face itself
         t0 = time.perf_counter()
         tables[fast] = lrfr.evaluate(["hr", "bicubic"], protocol=protos, recognizer=recognizer, weights=weights,
                                      data=data, scale=8, workdir=work, progress=False, fast=fast)

@@ -35,6 +35,9 @@ def register(sub) -> None:
     p.add_argument("--on-bad-image", choices=["error", "skip"], default="error",
                    help="an image that cannot be read or has the wrong size: stop naming it (error, default), or "
                         "leave it and its pairs out and list them (skip)")
+    p.add_argument("--pairs", type=int, default=None, metavar="N",
+                   help="score a seeded subset of about N pairs (lfw, celeba), as many of each fold and kind")
+    p.add_argument("--pairs-seed", type=int, default=0, help="seed of the --pairs subset (default 0)")
     p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch",
                    help="torch (default) or onnxruntime: the recognizers exported to ONNX once and run on the CPU")
     p.add_argument("--fast", action="store_true",
@@ -59,7 +62,7 @@ def run(args) -> int:
         workdir=args.workdir, progress=not args.quiet, on_bad_image=args.on_bad_image,
         setting=args.setting, degrade_seed=args.degrade_seed, probe_recognizer=args.probe_recognizer,
         probe_weights=args.probe_weights, identity=args.identity, fast=args.fast,
-        feature_dir=args.feature_dir, backend=args.backend,
+        feature_dir=args.feature_dir, backend=args.backend, n_pairs=args.pairs, pairs_seed=args.pairs_seed,
     )
     out = Path(args.out)
     print(format_table(table))

@@ -56,3 +56,14 @@ def write_run_outputs(out: Path, history: list[dict], meta: dict, title: str) ->
              atomic_write_text(out / "final.json", json.dumps(meta, indent=2, default=str) + "\n")]
     fig = plot_history(frame, out / "training.png", title=title)
     return files + ([fig] if fig else [])
+
+
+def export_copy(model, weights_dtype: str):
+    """A CPU copy of ``model`` in the run's ``[run] weights_dtype`` (``"float32"`` / ``"float16"``), in eval mode:
+    what a runner writes as its model file (the model under training is left as it is)."""
+    import copy
+
+    import torch
+
+    dtype = {"float32": torch.float32, "float16": torch.float16}[weights_dtype]
+    return copy.deepcopy(model).to(device="cpu", dtype=dtype).eval()

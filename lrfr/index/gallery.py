@@ -5,7 +5,7 @@ and searched by inner product, so a score is the cosine of the angle between two
 (1 = same direction). Three index kinds, chosen by ``kind``:
 
 ``"flat"`` (default)
-    ``IndexFlatIP``: exact, brute force (about 95 probes/s against 1M × 128-d on 2 CPU cores).
+    ``IndexFlatIP``: exact, brute force (its speed: ``lrfr bench index``, docs/benchmarks.md).
 ``"ivf"``
     ``IndexIVFFlat`` with inner product: ``nlist`` k-means lists, ``nprobe`` of them scanned per
     probe. Approximate; needs training. **Training rule**: call ``train(features)`` with a
@@ -16,10 +16,8 @@ and searched by inner product, so a score is the cosine of the angle between two
     ``IndexHNSWFlat`` with ``METRIC_INNER_PRODUCT`` (``hnsw_m`` links per node, ``ef_search``,
     ``ef_construction``). Approximate, no training, CPU only (FAISS has no GPU HNSW).
 
-The recall cost of ivf/hnsw against exact search is measured by ``lrfr bench index`` (figures in
-``lrfr.bench.index``): on a 1M × 128-d synthetic gallery on 2 CPU cores, exact search took 106 s for
-10k probes; ivf (nlist=1024) nprobe=32 took 12 s with recall@1 0.54 vs exact, and rank-1 identity
-accuracy 0.971 vs 0.999 exact; hnsw (M=16) built in 273 s and reached recall@1 0.28 at efSearch=128.
+The speed of each kind and the recall cost of ivf/hnsw against exact search are measured by ``lrfr bench
+index`` and ``lrfr bench search`` (docs/benchmarks.md).
 
 ``device="auto"`` puts flat and ivf indexes on GPU 0 when FAISS reports a GPU (``faiss-gpu``
 installed), on the CPU otherwise; results are the same up to float rounding.

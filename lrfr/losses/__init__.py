@@ -32,7 +32,7 @@ LOSS_REGISTRY = Registry("loss")
 EXTRACTOR_REGISTRY = Registry("feature extractor")
 
 from lrfr.losses.adversarial import GAN_KINDS, GANLoss, gradient_penalty  # noqa: E402
-from lrfr.losses.base import WeightedLoss, build_checked  # noqa: E402
+from lrfr.losses.base import WeightedLoss  # noqa: E402
 from lrfr.losses.cface import CFaceLoss, cface_terms  # noqa: E402
 from lrfr.losses.features import RecognizerFeatures, VGG19Features, vgg19_layers  # noqa: E402
 from lrfr.losses.identity import SuperIdentityLoss, normalized_distance  # noqa: E402
@@ -58,12 +58,12 @@ EXTRACTOR_REGISTRY.register("recognizer")(RecognizerFeatures)
 
 def build_loss(name: str, **kwargs: Any) -> WeightedLoss:
     """Build a registered loss; unknown names raise ``KeyError``, unknown arguments ``TypeError``."""
-    return build_checked(LOSS_REGISTRY, name, kwargs)
+    return LOSS_REGISTRY.build(name, **kwargs)
 
 
 def build_extractor(name: str, **kwargs: Any):
     """Build a registered frozen feature extractor (``vgg19`` or ``recognizer``), strictly like :func:`build_loss`."""
-    return build_checked(EXTRACTOR_REGISTRY, name, kwargs)
+    return EXTRACTOR_REGISTRY.build(name, **kwargs)
 
 
 __all__ = [

@@ -6,7 +6,6 @@ A loss module returns ``weight × value``, so a recipe's total reads like the pa
 """
 from __future__ import annotations
 
-import inspect
 import math
 from numbers import Real
 from typing import Any
@@ -14,10 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from lrfr.errors import UnknownArgumentError
-from lrfr.registry import Registry
 
-__all__ = ["WeightedLoss", "check_weight", "check_same_shape", "build_checked", "FrozenModule"]
+__all__ = ["WeightedLoss", "check_weight", "check_same_shape", "FrozenModule"]
 
 
 def check_weight(weight: Any, name: str = "weight") -> float:
@@ -64,18 +61,3 @@ class FrozenModule(nn.Module):
 
     def train(self, mode: bool = True) -> "FrozenModule":  # noqa: ARG002 - mode ignored on purpose
         return super().train(False)
-
-
-def build_checked(registry: Registry, name: str, kwargs: dict[str, Any]) -> Any:
-    """``registry.build(name, **kwargs)``, but an unknown keyword is a ``TypeError`` that names it
-    and lists the accepted ones (an unknown ``name`` is the registry's ``KeyError`` listing names)."""
-    ctor = registry.get(name)
-    params = inspect.signature(ctor).parameters.values()
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        accepted = [p.name for p in params
-                    if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
-        unknown = [k for k in kwargs if k not in accepted]
-        if unknown:
-            raise UnknownArgumentError(f"{registry.kind} {name!r} got unknown argument(s) "
-                            f"{', '.join(repr(k) for k in unknown)}; it accepts: {', '.join(accepted)}")
-    return ctor(**kwargs)

@@ -1,8 +1,8 @@
 """Exact k-th highest values of a large float32 array, for many k at once, in two linear passes.
 
 BLUFR's full FAR grid asks for ~70 order statistics of each trial's ~47M impostor scores. Sorting
-the scores costs 2.5–3 s a trial on a 2-core CPU; ``np.partition`` with many ``kth`` is no
-better. This module does what a radix select does, with numpy's vectorized passes:
+the scores costs seconds a trial on a small CPU; ``np.partition`` with many ``kth`` is no better
+(``lrfr bench protocols``). This module does what a radix select does, with numpy's vectorized passes:
 
 1. each score is mapped to a 32-bit integer key ordered like the floats (the IEEE-754 trick:
    non-negative floats keep their bits, negative ones flip their 31 lower bits; ``-0.0`` is

@@ -70,8 +70,8 @@ def _prepare(x, y, data_range, crop_border, y_channel, dtype=torch.float64):
 
 
 #: images per step of :func:`psnr` and :func:`ssim`: each image is measured on its own, so a batch is
-#: walked in slices small enough for their temporaries to stay in the CPU's cache (2 cores, 112×96:
-#: PSNR 10×, SSIM 3× faster than whole 128-image batches; the same numbers, bit for bit — tested)
+#: walked in slices small enough for their temporaries to stay in the CPU's cache (faster than whole 128-image
+#: batches: docs/benchmarks.md; the same numbers, bit for bit — tested)
 CHUNK = 16
 
 

@@ -203,7 +203,7 @@ def similarity_matrix(features, chunk: int = 1024, device=None, normalize: bool 
 
     The matrix is exactly symmetric (callers may read ``sim[j, i]`` for ``sim[i, j]``): each row
     chunk computes its columns from the diagonal on, and the block below the diagonal is its
-    mirror. That is half the multiply-adds of full rows (LFW on 2 cores: ~1.4 → ~0.7 s), and the
+    mirror. That is half the multiply-adds of full rows (``lrfr bench protocols``), and the
     products are the same floats as full rows (tested: ``tests/test_metrics_candidates.py``).
     """
     import torch
@@ -233,7 +233,7 @@ def all_pairs_scores_from_matrix(sim: np.ndarray, index, labels, chunk: int = 10
     order, end, n_gen, n_imp = _label_order(labels)
     rows = index[order]
 
-    def block(a, b):  # whole rows (contiguous copies), then their columns: 4× faster than sim[np.ix_(...)]
+    def block(a, b):  # whole rows (contiguous copies), then their columns: faster than sim[np.ix_(...)]
         return np.take(sim[rows[a:b]], rows[a:], axis=1)
 
     return _collect(len(rows), end, n_gen, n_imp, block, chunk)
@@ -245,8 +245,8 @@ def vr_at_far_from_scores(scores: AllPairsScores, fars, sort_above: int = 8) -> 
     With at most ``sort_above`` FAR points needing a k-th value, each is found by
     ``np.partition`` (in place, O(n) each) and the achieved FAR counted directly; with more (BLUFR's
     full grid: ~70), all of them come from one bucketed two-pass selection
-    (:func:`lrfr.metrics.kth.kth_highest`: 0.55 s for 67 points of 50M scores on 2 cores, where the
-    sort it replaced took 2.3 s). Both are exact; already sorted scores are binary-searched.
+    (:func:`lrfr.metrics.kth.kth_highest`, faster than the sort it replaced: ``lrfr bench protocols``). Both
+    are exact; already sorted scores are binary-searched.
     """
     fars = np.atleast_1d(np.asarray(fars, dtype=np.float64))
     imp, gen = scores.impostor, scores.genuine

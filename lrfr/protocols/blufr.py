@@ -249,8 +249,8 @@ class BlufrProtocol(Protocol):
                     ver = vr_at_far_from_scores(all_pairs_scores_from_matrix(sim, where[test], data.labels[test],
                                                                              chunk=c.chunk), vfars)
                 # sim is symmetric: copy the gallery's rows (contiguous), then the probes' columns of
-                # those (np.take: 2× faster than fancy indexing) — the (probes, gallery) block, 4× faster
-                # than an np.ix_ gather of it (LFW: 15 vs 60 ms a trial)
+                # those (np.take: faster than fancy indexing) — the (probes, gallery) block, faster than an
+                # np.ix_ gather of it (lrfr bench protocols)
                 block = np.take(sim[where[gal]], where[prb], axis=1).T
                 ps = probe_scores_from_matrix(block, data.labels[gal], data.labels[prb], rank_over=c.rank_over)
             else:

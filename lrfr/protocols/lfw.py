@@ -93,6 +93,32 @@ class PairsData(ProtocolData):
         )
         return data, {"n_pairs_removed": len(removed), "pairs_removed": removed}
 
+    def subset(self, n_pairs: int, seed: int = 0) -> "PairsData":
+        """A seeded subset of about ``n_pairs`` pairs, as many of each fold and kind (same / different) — so
+        the 10-fold protocol still runs — with only the images they use."""
+        folds = np.unique(self.folds)
+        per_cell = int(n_pairs) // (2 * len(folds))
+        if per_cell < 1:
+            raise ValueError(f"n_pairs={n_pairs}: at least {2 * len(folds)} (one same and one different pair per "
+                             f"fold of {len(folds)})")
+        rng = np.random.default_rng(seed)
+        pick = []
+        for f in folds:
+            for same in (True, False):
+                rows = np.flatnonzero((self.folds == f) & (self.same == same))
+                pick.append(np.sort(rng.choice(rows, size=min(per_cell, len(rows)), replace=False)))
+        chosen = np.concatenate(pick)
+        keep = np.zeros(len(self.image_paths), bool)
+        keep[self.pair_index[chosen].ravel()] = True
+        drop = ~np.isin(np.arange(len(self.pair_index)), chosen)
+        data, _ = dataclasses.replace(self, pair_index=self.pair_index[~drop], same=self.same[~drop],
+                                      folds=self.folds[~drop],
+                                      pair_lines=self.pair_lines[~drop] if len(self.pair_lines) == len(drop)
+                                      else self.pair_lines).without_images(np.flatnonzero(~keep))
+        data.conventions = dict(self.conventions, pairs=f"a seeded subset: {len(data.same)} of {len(self.same)} "
+                                                         f"pairs (seed {seed}), as many of each fold and kind")
+        return data
+
 
 def pairs_data(protocol: str, root: Path, pairs_file: Path, image_dir: Path, resolver=None,
                positional: str = "warn") -> PairsData:

@@ -76,6 +76,30 @@ def _other_problems(data: dict, where: str) -> str:
     return "; " + "; ".join(parts) if parts else ""
 
 
+def check_folders(cfg) -> None:
+    """The folders a pipeline reads, training faces first: a missing one is named before anything is built, with
+    the command that makes it where lrfr makes it (the real-face split)."""
+    from lrfr.config import ConfigError
+
+    def need(section: str, root: str) -> None:
+        folder = Path(root.removeprefix("unlabelled:"))
+        if root and not folder.is_dir():
+            hint = ""
+            if "celeba-split" in folder.as_posix():
+                hint = "; it is the real-face split: lrfr results split results/real-8x.toml writes it"
+            raise ConfigError(f"{section}: folder not found: {folder}{hint}")
+
+    data = getattr(cfg, "data", None)
+    if data is not None and getattr(data, "source", "") == "folder":
+        need("data.root", data.root)
+    for entry in getattr(data, "also", []) or []:
+        if entry != "synth":
+            need("data.also", entry)
+    val = getattr(cfg, "val", None)
+    if val is not None and getattr(val, "source", "") == "folder":
+        need("val.root", val.root)
+
+
 def run_pipeline(path: str | Path, overrides: list[str] = (), *, resume: bool = True, progress: bool = True,
                  allow_changed: tuple[str, ...] = (), stop_after: int | None = None) -> dict:
     """Load ``path`` (+ ``--set`` overrides), pick the recipe by ``kind``, run it; returns its summary."""
@@ -83,6 +107,7 @@ def run_pipeline(path: str | Path, overrides: list[str] = (), *, resume: bool = 
 
     data = apply_overrides(load_toml(path), list(overrides))
     cfg = parse_pipeline(data, str(path))
+    check_folders(cfg)
     entry = RECIPE_REGISTRY.get(cfg.kind)
     # under torchrun (WORLD_SIZE > 1) every process runs this same call; see lrfr.engine.distributed
     from lrfr.engine import distributed

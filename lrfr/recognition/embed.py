@@ -120,16 +120,14 @@ def embed(model: nn.Module, images: Any, flip: str | None = "concat", batch_size
         is float32 in every case. ``lrfr.evaluate`` passes ``"fp32"`` unless asked for ``fast``.
     num_workers : DataLoader workers for Dataset inputs.
     cpu_chunk : on the CPU, forwards run ``cpu_chunk`` images at a time whatever ``batch_size`` is:
-        activations of small batches stay in cache (measured on 2 cores with MobileFaceNet:
-        168 images/s at 16 per forward, 45 images/s at 512). Results do not depend on it.
+        activations of small batches stay in cache (``lrfr bench recognition``). Results do not depend on it.
     channels_last : run the forwards in channels_last memory format (``"auto"``: on the CPU, where
-        oneDNN's convolutions are faster in it — MobileFaceNet 1.6–1.9× on 2 cores, ``lrfr bench
-        recognition``). The model's weights are converted for the call and restored afterwards.
+        oneDNN's convolutions are faster in it: ``lrfr bench recognition``). The model's weights are converted for the call and restored afterwards.
         Features agree with the default format to float rounding (~1e-6), not bit for bit.
     backend : ``"torch"`` (default) or ``"onnxruntime"``: the recognizer exported to ONNX once (cached on disk
         under its digest, :mod:`lrfr.recognition.onnx_backend`) and run by onnxruntime on the CPU
     fold_batchnorm : run a copy of the recognizer with every BatchNorm folded into its convolution
-        (:mod:`lrfr.recognition.inference`; ``"auto"``: on the CPU, MobileFaceNet 1.37× on 2 cores). The input
+        (:mod:`lrfr.recognition.inference`; ``"auto"``: on the CPU, ``lrfr bench recognition``). The input
         check is the original's; features agree to float rounding (~1e-6). Other modules run as given.
     """
     if flip not in _FLIPS:

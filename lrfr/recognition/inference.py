@@ -5,9 +5,8 @@ into that convolution's weights and bias (``torch.fx.experimental.optimization.f
 folded copy computes the same function with one pass over the activations less per BN; its
 features agree with the original to float rounding (~1e-6), not bit for bit.
 
-Measured (``lrfr bench recognition``, MobileFaceNet, this project's 2-core CPU, channels_last, 16
-faces per forward): 188 → 257 images/s with 2 threads (1.37×). SphereFace has no BatchNorm: it
-runs as given.
+What it buys is measured by ``lrfr bench recognition`` (docs/benchmarks.md). SphereFace has no BatchNorm:
+it runs as given.
 
 :func:`inference_copy` keeps the last model it folded and its copy (the copy calls that model's
 input check, so the cache holds both), and rebuilds the copy only when

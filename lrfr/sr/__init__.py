@@ -22,7 +22,7 @@ import torch
 
 from lrfr.modelfile import ModelFileError, load_state_dict_checked, read_model, save_model
 from lrfr.registry import Registry
-from lrfr.sr.base import DISCRIMINATOR_REGISTRY, SR_REGISTRY, Discriminator, SRModel, check_kwargs
+from lrfr.sr.base import DISCRIMINATOR_REGISTRY, SR_REGISTRY, Discriminator, SRModel
 
 from lrfr.sr import bicubic as _bicubic  # noqa: E402,F401  (registers "bicubic")
 from lrfr.sr import srresnet as _srresnet  # noqa: E402,F401  (registers "srresnet")
@@ -33,9 +33,7 @@ from lrfr.sr import prior_attention as _prior_attention  # noqa: E402,F401  (reg
 
 
 def _build(registry: Registry, name: str, kwargs: dict[str, Any]) -> Any:
-    factory = registry.get(name)  # KeyError listing the known names
-    check_kwargs(registry.kind, name, factory, kwargs)
-    return factory(**kwargs)
+    return registry.build(name, **kwargs)  # unknown names and keywords refused by the registry
 
 
 def build(name: str, **kwargs: Any) -> SRModel:

@@ -12,17 +12,15 @@ explicit import in ``lrfr/sr/__init__.py``.
 """
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from lrfr.errors import UnknownArgumentError
 from lrfr.registry import Registry
 
-__all__ = ["SR_REGISTRY", "DISCRIMINATOR_REGISTRY", "SRModel", "Discriminator", "check_kwargs", "check_image"]
+__all__ = ["SR_REGISTRY", "DISCRIMINATOR_REGISTRY", "SRModel", "Discriminator", "check_image"]
 
 SR_REGISTRY = Registry("SR model")
 DISCRIMINATOR_REGISTRY = Registry("discriminator")
@@ -103,16 +101,3 @@ class Discriminator(nn.Module):
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.build_kwargs.items())
 
-
-def check_kwargs(kind: str, name: str, factory: Callable[..., Any], kwargs: Mapping[str, Any]) -> None:
-    """Refuse keyword arguments ``factory`` does not take, naming them and the accepted ones
-    (``TypeError``), before anything is built: ``build("bicubic", sclae=4)`` is an error."""
-    params = inspect.signature(factory).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    accepted = [n for n, p in params.items()
-                if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
-    bad = [k for k in kwargs if k not in accepted]
-    if bad:
-        raise UnknownArgumentError(f"{kind} {name!r} got unknown argument(s) {', '.join(map(repr, bad))}; "
-                        f"it accepts: {', '.join(accepted) or '(none)'}")

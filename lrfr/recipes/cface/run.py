@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lrfr.engine.outputs import config_sha256, trained_on
+from lrfr.engine.outputs import config_sha256, export_copy, trained_on
 
 
 def run_cface(cfg, *, resume: bool = True, progress: bool = True, allow_changed: tuple[str, ...] = (),
@@ -25,10 +25,9 @@ def run_cface(cfg, *, resume: bool = True, progress: bool = True, allow_changed:
     from lrfr.io import atomic_write_text
     from lrfr.report import save_sr_grid, write_table
     from lrfr.recipes.cface.algorithm import train_cface
-    from lrfr.weights import DEFAULT_RECOGNIZER
     from lrfr.recipes.cface.config import stages_of
     from lrfr.recognition.weights import recognizer_identity
-    from lrfr.weights import PACKAGED, resolve
+    from lrfr.weights import DEFAULT_RECOGNIZER, PACKAGED, resolve
     from lrfr.recipes.cface.report import markdown_table, plot_stage_losses
     from lrfr.engine.figures import plot_history
     from lrfr.engine.loop import is_main_process
@@ -77,8 +76,7 @@ def run_cface(cfg, *, resume: bool = True, progress: bool = True, allow_changed:
         from lrfr import recognition
         from lrfr.recognition.weights import save_recognizer
 
-        dtype = {"float32": torch.float32, "float16": torch.float16}[cfg.run.weights_dtype]
-        cnn_r = recognition.load(cfg.recognizer.arch or None, weights=stage4).to(dtype)
+        cnn_r = export_copy(recognition.load(cfg.recognizer.arch or None, weights=stage4), cfg.run.weights_dtype)
         files.append(save_recognizer(cnn_r, out / f"cface_{cfg.ablation.replace('-', '_')}_cnn_r.pt",
                                      meta={**meta, "pipeline": f"cface-{cfg.ablation} CNN^R (stage 4)"}))
     final = {}

@@ -5,16 +5,13 @@ Writes ``student.pt`` (a recognizer model file, ``run.weights_dtype``; ``lrfr.re
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
-from lrfr.engine.outputs import provenance, unfinished, write_run_outputs
+from lrfr.engine.outputs import export_copy, provenance, unfinished, write_run_outputs
 
 
 def run_distill(cfg, *, resume: bool = True, progress: bool = True, allow_changed: tuple[str, ...] = (),
                 stop_after: int | None = None) -> dict:
-    import torch
-
     from lrfr.devices import resolve_device
     from lrfr.recipes.distill.recipe import build_front_end, train_distill
     from lrfr.recognition import frozen_recognizer
@@ -46,8 +43,7 @@ def run_distill(cfg, *, resume: bool = True, progress: bool = True, allow_change
             "front_end": cfg.front_end.model, "scales": list(cfg.data.scales), "degrade": cfg.data.degrade,
             "lr_long_side": list(cfg.data.lr_long_side), "degradation_mix": dict(cfg.data.mix),
             "also_trained_on": list(cfg.data.also)}
-    dtype = {"float32": torch.float32, "float16": torch.float16}[cfg.run.weights_dtype]
-    export = copy.deepcopy(student).to(device="cpu", dtype=dtype).eval()
+    export = export_copy(student, cfg.run.weights_dtype)
     files = [save_recognizer(export, out / "student.pt", meta=meta)]
     files += write_run_outputs(out, result["history"], meta, f"{cfg.name}: {student.arch} student")
     return {"out": out, "step": result["step"], "final": final, "files": files}

@@ -4,16 +4,13 @@ Writes ``recognizer.pt`` (``run.weights_dtype``), ``history.csv``, ``training.pn
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
-from lrfr.engine.outputs import provenance, unfinished, write_run_outputs
+from lrfr.engine.outputs import export_copy, provenance, unfinished, write_run_outputs
 
 
 def run_recognizer(cfg, *, resume: bool = True, progress: bool = True, allow_changed: tuple[str, ...] = (),
                    stop_after: int | None = None) -> dict:
-    import torch
-
     from lrfr.recipes.recognizer.recipe import train_recognizer
     from lrfr.recognition.weights import save_recognizer
     from lrfr.validation import validator_for
@@ -27,8 +24,7 @@ def run_recognizer(cfg, *, resume: bool = True, progress: bool = True, allow_cha
     final = dict(validate(result["model"])) if validate is not None else {}
     m = cfg.model
     meta = {**provenance(cfg, result["step"], final), "weights_dtype": cfg.run.weights_dtype}
-    dtype = {"float32": torch.float32, "float16": torch.float16}[cfg.run.weights_dtype]
-    export = copy.deepcopy(result["model"]).to(device="cpu", dtype=dtype)
+    export = export_copy(result["model"], cfg.run.weights_dtype)
     weights = save_recognizer(export, out / "recognizer.pt", arch=m.arch,
                               kwargs={"width": m.width, "embedding_dim": m.embedding_dim, "input_size": list(m.input_size)},
                               meta=meta)
