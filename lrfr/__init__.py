@@ -24,7 +24,8 @@ __version__ = "0.1.0"
 _SUBPACKAGES = {"data", "sr", "recognition", "losses", "index", "engine", "recipes", "results", "metrics",
                 "protocols", "bench", "cli"}
 #: the public objects, each from the module that defines it (loaded on first use)
-_OBJECTS = {"evaluate": "lrfr.evaluation", "Gallery": "lrfr.gallery", "ProbePipeline": "lrfr.probe"}
+_OBJECTS = {"evaluate": "lrfr.evaluation", "calibrate": "lrfr.evaluation", "Gallery": "lrfr.gallery",
+            "ProbePipeline": "lrfr.probe"}
 
 
 def __getattr__(name):

@@ -1,8 +1,10 @@
-"""``lrfr calibrate``: a verification threshold at a target FAR from held-out pairs, stored with
-the recognizer fingerprint it is valid for.
+"""A verification threshold at a target FAR from held-out pairs, stored with the recognizer fingerprint it is
+valid for: the file format (:class:`Calibration`) and the scores it is set on (:func:`calibration_scores`).
+:func:`lrfr.calibrate` (``lrfr calibrate``) makes one; a watchlist's threshold is an open-set one
+(:mod:`lrfr.openset`).
 
-    cal = lrfr.calibration.calibrate("bicubic", protocol="blufr", data="/data/lfw",
-                                     recognizer="mobilefacenet", weights="w.ckpt", fars=[1e-2, 1e-3, 1e-4])
+    cal = lrfr.calibrate("bicubic", protocol="blufr", data="/data/lfw",
+                         recognizer="mobilefacenet", weights="w.ckpt", fars=[1e-2, 1e-3, 1e-4])
     cal.save("threshold.json")
     lrfr.calibration.Calibration.load("threshold.json").threshold(1e-3)
 
@@ -29,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from lrfr.errors import LrfrError
-from lrfr.metrics.thresholds import CalibrationError, OperatingPoint, operating_point
+from lrfr.metrics.thresholds import CalibrationError, OperatingPoint
 
 FORMAT = "lrfr-calibration/1"
 DEFAULT_FARS = (1e-2, 1e-3, 1e-4)
@@ -126,65 +128,3 @@ def calibration_scores(data, features, setting: str, trial: int = 1) -> tuple[np
     test = data.test_index[t]
     scores = all_pairs_scores(f[test], data.labels[test])
     return scores.genuine, scores.impostor
-
-
-def calibrate(sr: object = "hr", protocol: str = "lfw", data: str | Path | None = None, recognizer=None,
-              weights: str | Path | None = None, scale: int = 8, degrade: str = "bicubic", setting: str = "both_low",
-              fars=DEFAULT_FARS, trial: int = 1, confidence: float = 0.95, degrade_seed: int = 0,
-              batch_size: int = 128, device=None, workdir: str | Path | None = None, progress: bool = True,
-              probe_recognizer=None, probe_weights: str | Path | None = None, backend: str = "torch") -> Calibration:
-    """Thresholds at ``fars`` from a protocol's held-out pairs (module doc), as a :class:`Calibration`.
-
-    ``probe_recognizer``/``probe_weights``: the LR side's recognizer, as in :func:`lrfr.evaluate`; the
-    fingerprint then records both (``probe_recognizer``, ``probe_weights_sha256``). ``backend``: as in
-    :func:`lrfr.evaluate`."""
-    from lrfr import protocols as protocol_registry
-    from lrfr.data.degradations import canonical
-    from lrfr.devices import resolve_device
-    from lrfr.evaluation import (
-        SETTINGS,
-        cross_resolution_data,
-        default_synth_data,
-        lrfr_version,
-        resolve_recognizers,
-        setting_features,
-        sr_sha256,
-    )
-    from lrfr.embedding import HR, sr_name
-    from lrfr.fingerprint import recognizer_fingerprint
-    from lrfr.weights import PACKAGED
-    from lrfr.weights import resolve as resolve_weights
-
-    if setting not in SETTINGS:
-        raise ValueError(f"setting must be one of {', '.join(SETTINGS)}; got {setting!r}")
-    fars = sorted({float(f) for f in fars}, reverse=True)
-    if not fars:
-        raise CalibrationError("no target FAR given")
-    spec = canonical(degrade)
-    if isinstance(sr, str) and sr.startswith(PACKAGED):
-        sr = resolve_weights(sr)
-    root = Path(data) if data is not None else default_synth_data(Path(workdir) if workdir else None, progress)
-    if not root.exists():
-        raise FileNotFoundError(f"data root not found: {root}")
-    recs = resolve_recognizers(recognizer, weights, probe_recognizer, probe_weights)
-    proto = protocol_registry.get(protocol)
-    if hasattr(proto.config, "progress"):
-        proto.config.progress = proto.config.progress and progress
-    prepared = proto.prepare(root, workdir=workdir)
-    n_hr = 0
-    if setting == "cross":
-        prepared, n_hr = cross_resolution_data(prepared)
-    ex = setting_features(prepared, n_hr, sr, recs, scale=scale, flip=proto.flip, degrade=spec, batch_size=batch_size,
-                          device=resolve_device(device), progress=progress, degrade_seed=degrade_seed, backend=backend)
-    genuine, impostor = calibration_scores(prepared, ex.features, setting, trial)
-    points = [operating_point(genuine, impostor, far, confidence) for far in fars]
-    is_hr = isinstance(sr, str) and sr == HR
-    names = recs.names(hr_row=is_hr)
-    fp = recognizer_fingerprint(names["recognizer"], names["recognizer_sha256"], proto.flip,
-                                names["probe_recognizer"], names["probe_recognizer_sha256"])
-    source = {"protocol": proto.name, "data": str(root), "n_genuine": int(len(genuine)), "n_impostor": int(len(impostor))}
-    if hasattr(prepared, "gal_index"):
-        source["trial"] = trial
-    return Calibration(fingerprint=fp, points=points, sr=sr_name(sr), sr_sha256=sr_sha256(sr),
-                       scale=1 if is_hr else scale, degrade="none" if is_hr else spec, setting=setting,
-                       source=source, lrfr_version=lrfr_version())

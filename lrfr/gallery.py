@@ -90,7 +90,23 @@ def list_images(items: "str | Path | Sequence[str | Path]", what: str = "probe")
 
 def read_faces(items, what: str = "probe", on_bad_image: str = "error", max_size: tuple[int, int] | None = None,
                progress: bool = False) -> Faces:
-    """Read every image of ``items`` as RGB (:class:`Faces`); identities from identity sub-folders."""
+    """Read every image of ``items`` (folders searched recursively, or files) as RGB (:class:`Faces`); identities
+    from identity sub-folders when one folder is given and every image sits in one."""
+    paths, names = list_images(items, what)
+    faces = read_listed(paths, names, what, on_bad_image, max_size, progress)
+    labelled = all("/" in n for n in faces.names) and len(items if isinstance(items, (list, tuple)) else [items]) == 1
+    faces.identities = [n.split("/", 1)[0] for n in faces.names] if labelled else None
+    return faces
+
+
+def read_listed(paths: list[Path], names: list[str], what: str = "probe", on_bad_image: str = "error",
+                max_size: tuple[int, int] | None = None, progress: bool = False, aligned: bool = False) -> Faces:
+    """Read the images ``paths`` (named ``names``) as RGB; what cannot be used stops the read naming it, or with
+    ``on_bad_image="skip"`` is listed in ``Faces.skipped``.
+
+    ``aligned`` (enrolment photos): an image must be in the proportions of ``max_size`` (the recognizer's
+    input; any size, resized later) — a photo in other proportions is not an aligned face crop, and is refused
+    naming both sizes rather than cropped (``lrfr align`` makes aligned crops)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tqdm.auto import tqdm
@@ -99,13 +115,12 @@ def read_faces(items, what: str = "probe", on_bad_image: str = "error", max_size
 
     if on_bad_image not in ON_BAD_IMAGE:
         raise GalleryError(f"on_bad_image must be one of {', '.join(ON_BAD_IMAGE)}; got {on_bad_image!r}")
-    paths, names = list_images(items, what)
 
     def work(path: Path):
         try:
             return read_image(path)
-        except (ValueError, OSError) as err:
-            return str(err).split(": ", 1)[-1] if isinstance(err, ValueError) else str(err)
+        except (ValueError, OSError) as err:  # "cannot read image PATH: why"
+            return str(err)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         decoded = list(tqdm(pool.map(work, paths), total=len(paths), desc=f"reading {what}s", unit="img",
@@ -114,14 +129,19 @@ def read_faces(items, what: str = "probe", on_bad_image: str = "error", max_size
     for path, name, rgb in zip(paths, names, decoded):
         reason = rgb if isinstance(rgb, str) else None
         if reason is None and min(rgb.shape[:2]) < 8:
-            reason = f"{rgb.shape[0]}x{rgb.shape[1]} px: below 8 px on a side"
+            reason = f"{what} image {path}: {rgb.shape[0]}x{rgb.shape[1]} px, below 8 px on a side"
+        if reason is None and aligned and max_size is not None and not _in_proportion(rgb.shape[:2], max_size):
+            from lrfr.data.folders import _size_reason
+
+            reason = (f"{what} image {path}: {_size_reason(rgb.shape[:2], max_size, 'the recognizer' + chr(39) + 's input size')}"
+                      " (or any size in its proportions; align photos with lrfr align)")
         if reason is None and max_size is not None and (rgb.shape[0] > 4 * max_size[0] or rgb.shape[1] > 4 * max_size[1]):
-            reason = (f"{rgb.shape[0]}x{rgb.shape[1]} px: over 4x the recognizer's input {max_size[0]}x{max_size[1]}; "
-                      "give aligned face crops, not whole photos")
+            reason = (f"{what} image {path}: {rgb.shape[0]}x{rgb.shape[1]} px, over 4x the recognizer's input "
+                      f"{max_size[0]}x{max_size[1]}; give aligned face crops, not whole photos")
         if reason is not None:
             if on_bad_image == "error":
-                raise GalleryError(f"{what} image {path}: {reason} (on_bad_image='skip' / --on-bad-image skip "
-                                   "leaves such files out and lists them)")
+                raise GalleryError(f"{reason} (on_bad_image='skip' / --on-bad-image skip leaves such files out "
+                                   "and lists them)")
             skipped[name] = reason
             continue
         images.append(to_tensor01(rgb))
@@ -129,10 +149,16 @@ def read_faces(items, what: str = "probe", on_bad_image: str = "error", max_size
         kept_paths.append(path)
     if not images:
         raise GalleryError(f"none of the {len(paths)} {what} images could be used (first: "
-                           f"{next(iter(skipped.items()), ('', ''))[0]}: {next(iter(skipped.values()), '')})")
-    labelled = all("/" in n for n in kept) and len(items if isinstance(items, (list, tuple)) else [items]) == 1
-    identities = [n.split("/", 1)[0] for n in kept] if labelled else None
-    return Faces(images, kept, identities, skipped, kept_paths)
+                           f"{next(iter(skipped.values()), '')})")
+    return Faces(images, kept, None, skipped, kept_paths)
+
+
+def _in_proportion(size, target) -> bool:
+    """Whether ``size`` (h, w) has ``target``'s proportions up to a pixel of rounding."""
+    from lrfr.data.resample import crop_to_aspect
+
+    h, w = size
+    return tuple(crop_to_aspect(torch.empty(0, h, w), target).shape[-2:]) == (h, w)
 
 
 # -- the gallery ---------------------------------------------------------------------------------------------
@@ -160,13 +186,14 @@ class Gallery:
 
         pipe = _pipeline(pipeline, preset, dict(recognizer=recognizer, weights=weights, flip=flip, device=device,
                                                 batch_size=batch_size))
+        from lrfr.data.folders import open_faces
+
+        listing = open_faces(Path(folder))  # any layout lrfr reads: identity folders, LFW's, CelebA's
+        faces = read_listed(listing.paths, listing.names, "enrolment", on_bad_image, pipe.input_size, progress,
+                            aligned=True)
+        identity = dict(zip(listing.names, (listing.classes[i] for i in listing.labels)))
+        faces.identities = [identity[n] for n in faces.names]
         folder = Path(folder)
-        if not folder.is_dir():
-            raise GalleryError(f"enrolment folder not found: {folder}")
-        faces = read_faces(folder, "enrolment", on_bad_image, pipe.input_size, progress)
-        if faces.identities is None:
-            raise GalleryError(f"enrolment folder {folder} must hold one sub-folder per identity (Name/photo.jpg); "
-                               f"found images directly in it")
         size = pipe.input_size
         resized = sum(tuple(f.shape[-2:]) != size for f in faces.images)
         from lrfr.data.resample import fit_to_size
@@ -196,7 +223,9 @@ class Gallery:
         index = GalleryIndex.load(path)
         if "classes" not in index.meta:
             raise GalleryError(f"{path} holds no identity names: build it with lrfr index build / lrfr.Gallery.build")
-        return cls(index)
+        gallery = cls(index)
+        gallery.path = path
+        return gallery
 
     # -- what it holds -----------------------------------------------------------------------------------
 
@@ -272,28 +301,31 @@ class Gallery:
             out[i] = rows[int(np.argmax(vecs[rows] @ x[i]))]
         return out
 
-    def check_probes(self, pipe, what: str = "this gallery") -> None:
+    def check_probes(self, pipe) -> None:
         """Refuse a pipeline whose gallery recognizer is not the one this gallery was embedded with."""
-        pipe.check_gallery(self.index.meta.get("fingerprint"), what)
+        where = getattr(self, "path", None)
+        pipe.check_gallery(self.index.meta.get("fingerprint"), f"gallery {where}" if where else "this gallery")
 
     def search(self, probes, *, preset: str | None = None, pipeline=None, front_end="bicubic", probe_recognizer=None,
                probe_weights=None, k: int = 5, threshold: float | None = None, calibration=None,
-               fpir: float | None = None, on_bad_image: str = "error", device=None, batch_size: int = 128,
-               progress: bool = True) -> pd.DataFrame:
+               fpir: float | None = None, far: float | None = None, on_bad_image: str = "error", device=None,
+               batch_size: int = 128, progress: bool = True) -> pd.DataFrame:
         """Search ``probes`` (a folder, files, or a list of ``(3, h, w)`` tensors); one row per probe (module doc).
 
         The pipeline: ``pipeline``, or a ``preset``, or ``front_end`` + ``probe_recognizer``/``probe_weights``
         with the gallery recognizer this gallery was built with (its weights must be at hand: a packaged or
         recorded file). ``threshold``: accept the best identity when its score reaches it; or ``calibration``
-        (an :class:`lrfr.openset.OpenSetCalibration` or its file) with ``fpir``, its threshold for that
-        open-set false-positive identification rate. ``k`` identities are listed per probe either way."""
+        (an :class:`lrfr.openset.OpenSetCalibration`, a file or the dict a gallery keeps) with ``fpir``, its
+        threshold for that open-set false-positive identification rate — or a per-pair verification calibration
+        (:class:`lrfr.calibration.Calibration`) with ``far``, with a warning that FAR is not FPIR. ``k``
+        identities are listed per probe either way."""
         from lrfr.openset import resolve_threshold
 
         if k < 1:
             raise GalleryError(f"k must be >= 1; got {k}")
         pipe = pipeline or self.pipeline_for(preset, front_end, probe_recognizer, probe_weights, device, batch_size)
         self.check_probes(pipe)
-        thr, thr_source = resolve_threshold(threshold, calibration, fpir, pipe, self.n_identities)
+        thr, thr_source = resolve_threshold(threshold, calibration, fpir, pipe, self.n_identities, far=far)
         if isinstance(probes, torch.Tensor) or (isinstance(probes, (list, tuple)) and probes
                                                 and isinstance(probes[0], torch.Tensor)):
             images = list(probes) if not isinstance(probes, torch.Tensor) or probes.dim() == 4 else [probes]

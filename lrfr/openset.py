@@ -82,13 +82,10 @@ class OpenSetCalibration:
 
     @classmethod
     def load(cls, path) -> "OpenSetCalibration":
-        path = Path(path)
-        if not path.is_file():
-            raise OpenSetError(f"open-set calibration file not found: {path}")
-        try:
-            obj = json.loads(path.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise OpenSetError(f"{path}: not an open-set calibration (JSON of lrfr calibrate --open-set): {err}") from None
+        return cls.from_dict(_read_json(path), path)
+
+    @classmethod
+    def from_dict(cls, obj: dict, path="open-set calibration") -> "OpenSetCalibration":
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
             got = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
             raise OpenSetError(f"{path}: format {got!r}, expected {FORMAT!r} (written by lrfr calibrate --open-set)")
@@ -155,26 +152,82 @@ def empirical_threshold(top_scores: np.ndarray, fpir: float) -> float:
 
 # -- calibrating and using --------------------------------------------------------------------------------------
 
-def resolve_threshold(threshold, calibration, fpir, pipeline, n_identities: int) -> tuple[float | None, str]:
-    """``(threshold, where it came from)`` for a search: given, or a calibration's at ``fpir`` (default 1%).
+def load_any_calibration(source, pipeline):
+    """An open-set calibration (``lrfr-openset/1``) or a per-pair one (``lrfr-calibration/1``) from a file, an
+    object or the dict a gallery keeps, checked against ``pipeline``: an open-set one against all four parts,
+    a per-pair one against the recognizers and flip fusion it records."""
+    from lrfr.calibration import FORMAT as PAIRS_FORMAT
+    from lrfr.calibration import Calibration
 
-    A calibration made for another pipeline is refused (any of its four parts); one made for a gallery more
-    than :data:`SIZE_TOLERANCE` times larger or smaller warns."""
-    if threshold is not None and calibration is not None:
-        raise OpenSetError("give a threshold or a calibration, not both")
-    if threshold is not None:
-        return float(threshold), "given"
-    if calibration is None:
-        if fpir is not None:
-            raise OpenSetError(f"an FPIR of {fpir:g} needs a calibration (lrfr calibrate --open-set)")
-        return None, "none"
-    cal = calibration if isinstance(calibration, OpenSetCalibration) else OpenSetCalibration.load(calibration)
+    if isinstance(source, (OpenSetCalibration, Calibration)):
+        cal = source
+    else:
+        obj = source if isinstance(source, dict) else _read_json(source)
+        where = "the gallery's calibration" if isinstance(source, dict) else source
+        if obj.get("format") not in (FORMAT, PAIRS_FORMAT):
+            raise OpenSetError(f"{where}: format {obj.get('format')!r}, expected {FORMAT!r} (lrfr calibrate --open-set) "
+                               f"or {PAIRS_FORMAT!r} (lrfr calibrate)")
+        cal = (OpenSetCalibration.from_dict(obj, where) if obj.get("format") == FORMAT
+               else Calibration.from_dict(obj, where))
+    if isinstance(cal, OpenSetCalibration):
+        _check_pipeline(cal, pipeline)
+    else:
+        from lrfr.fingerprint import check_fingerprint
+
+        check_fingerprint(cal.fingerprint, {**pipeline.gallery_fingerprint(), "probe_recognizer": pipeline.probe.arch,
+                                            "probe_weights_sha256": pipeline.probe.sha256},
+                          "the calibration", hint="calibrate again with this recognizer (lrfr calibrate)")
+    return cal
+
+
+def _read_json(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise OpenSetError(f"calibration file not found: {path}")
+    try:
+        obj = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise OpenSetError(f"{path}: not a calibration file (JSON of lrfr calibrate): {err}") from None
+    if not isinstance(obj, dict):
+        raise OpenSetError(f"{path}: not a calibration file (JSON of lrfr calibrate)")
+    return obj
+
+
+def _check_pipeline(cal: "OpenSetCalibration", pipeline) -> None:
     mine = pipeline.fingerprint()
     differ = [k for k in mine if str(cal.fingerprint.get(k)) != str(mine[k])]
     if differ:
         detail = ", ".join(f"{k}: {str(cal.fingerprint.get(k))[:16]} there, {str(mine[k])[:16]} here" for k in differ)
         raise OpenSetError(f"the open-set calibration was made for another probe pipeline ({detail}); calibrate "
                            "again with this one (lrfr calibrate --open-set)")
+
+
+def resolve_threshold(threshold, calibration, fpir, pipeline, n_identities: int,
+                      far: float | None = None) -> tuple[float | None, str]:
+    """``(threshold, where it came from)`` for a search: given, an open-set calibration's at ``fpir`` (default
+    1%), or a per-pair calibration's at ``far`` (with a warning: FAR is not FPIR).
+
+    A calibration made for another pipeline is refused (an open-set one: any of its four parts); an open-set one
+    made for a gallery more than :data:`SIZE_TOLERANCE` times larger or smaller warns."""
+    if threshold is not None and calibration is not None:
+        raise OpenSetError("give a threshold or a calibration, not both")
+    if threshold is not None:
+        return float(threshold), "given"
+    if calibration is None:
+        if fpir is not None or far is not None:
+            raise OpenSetError("an FPIR or a FAR needs a calibration (lrfr calibrate --open-set / lrfr calibrate)")
+        return None, "none"
+    cal = load_any_calibration(calibration, pipeline)
+    if not isinstance(cal, OpenSetCalibration):
+        if far is None:
+            raise OpenSetError("a per-pair (FAR) calibration gives a threshold at a FAR: pass --far / far=, or "
+                               "calibrate for the watchlist with lrfr calibrate --open-set")
+        t = cal.threshold(far)
+        warnings.warn(f"per-pair FAR {far:g} is not the watchlist's false-alarm rate: against {n_identities} "
+                      f"identities each stranger has {n_identities} chances (FPIR about 1 - (1 - FAR)^N = "
+                      f"{1 - (1 - far) ** n_identities:.1%} if independent); lrfr calibrate --open-set sets a threshold "
+                      "for an FPIR", LrfrWarning, stacklevel=3)
+        return t, f"calibrated at FAR {far:g} (per pair; {cal.source.get('protocol', '')} pairs)"
     fpir = 0.01 if fpir is None else float(fpir)
     ratio = max(n_identities, 1) / max(cal.gallery_size, 1)
     if ratio > SIZE_TOLERANCE or ratio < 1 / SIZE_TOLERANCE:

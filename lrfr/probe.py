@@ -299,20 +299,20 @@ class ProbePipeline:
 
     def check_gallery(self, recorded: dict | None, what: str) -> None:
         """Refuse a gallery (or a calibration) whose gallery side was embedded another way, in words."""
-        from lrfr.fingerprint import FingerprintMismatchError
+        from lrfr.fingerprint import FingerprintMismatchError, describe
 
         if recorded is None:
             return
         mine = self.gallery_fingerprint()
-        for key, said in (("recognizer", "architecture"), ("weights_sha256", "weights"), ("flip", "flip fusion")):
-            if key == "weights_sha256" and str(recorded.get(key)) in self.gallery.names():
-                continue  # the same weights re-saved (an ONNX export of the file the gallery was built with)
-            if str(recorded.get(key)) != str(mine[key]):
-                raise FingerprintMismatchError(
-                    f"{what} was embedded by another gallery recognizer ({said}: {recorded.get(key)} there, "
-                    f"{mine[key]} here): embed the probes against it with the recognizer it was built with "
-                    f"(recognizer {recorded.get('recognizer')}, weights sha256 {str(recorded.get('weights_sha256'))[:12]}, "
-                    f"flip {recorded.get('flip')}), or build the gallery again")
+        differ = [said for key, said in (("recognizer", "architecture"), ("weights_sha256", "weights"),
+                                         ("flip", "flip fusion"))
+                  if str(recorded.get(key)) != str(mine[key])
+                  and not (key == "weights_sha256" and str(recorded.get(key)) in self.gallery.names())]
+        if differ:  # (the same weights re-saved — packaged fp16, an ONNX export — are the same recognizer)
+            raise FingerprintMismatchError(
+                f"{what} was embedded by another gallery recognizer ({', '.join(differ)} differ): it holds "
+                f"[{describe(recorded)}], this search uses [{describe(mine)}]; search it with the gallery recognizer "
+                "it was built with (the probe recognizer may differ, if trained against it), or build the gallery again")
 
     # -- embedding ---------------------------------------------------------------------------------------
 

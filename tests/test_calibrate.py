@@ -105,7 +105,7 @@ def test_calibrate_then_search_with_the_calibrated_threshold(export, tmp_path, c
     assert main(["index", "search", "--index", str(gallery), "--images", str(probe), "--weights", str(other),
                  "--device", "cpu", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "weights_sha256 differ" in err and cal.fingerprint["weights_sha256"] in err
+    assert "gallery recognizer (weights differ)" in err and cal.fingerprint["weights_sha256"] in err
     # a calibration of other weights is refused at build time too
     assert main(["index", "build", "--data", str(export / "images"), "--weights", str(other), "--out",
                  str(tmp_path / "g2.lrfr"), "--calibration", str(cal_file), "--device", "cpu", "--quiet"]) == 2

@@ -84,7 +84,7 @@ def test_rows_name_both_recognizers(export, reference, student, tmp_path):
 
 
 def test_calibration_fingerprint_records_both(export, reference, student, tmp_path):
-    from lrfr.calibration import calibrate
+    from lrfr.evaluation import calibrate
     from lrfr.fingerprint import FingerprintMismatchError, check_fingerprint
 
     cal = calibrate("bicubic", protocol="lfw", data=export, recognizer=reference, probe_recognizer=student,

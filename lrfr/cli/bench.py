@@ -1,7 +1,7 @@
 """``lrfr bench``: speed and memory figures, written as JSON (targets live here, never in tests)."""
 from __future__ import annotations
 
-BENCHES = ["protocols", "recognition", "index", "synth", "sr", "cface", "distill", "evaluate", "fast"]
+BENCHES = ["protocols", "recognition", "index", "search", "synth", "sr", "cface", "distill", "evaluate", "fast"]
 #: the benches that time more than one device (``--device`` chooses)
 DEVICE_BENCHES = {"protocols", "recognition", "sr", "cface", "distill", "evaluate"}
 

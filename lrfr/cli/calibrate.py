@@ -85,7 +85,7 @@ def run(args) -> int:
         return run_open_set(args)
     import pandas as pd
 
-    from lrfr.calibration import calibrate
+    from lrfr.evaluation import calibrate
     from lrfr.fingerprint import describe
 
     cal = calibrate(args.sr, protocol=args.protocol, data=args.data, recognizer=args.recognizer, weights=args.weights,

@@ -33,6 +33,9 @@ def register(sub) -> None:
     b.add_argument("--hnsw-m", type=int, default=32, help="HNSW links per node")
     b.add_argument("--on-bad-image", choices=["error", "skip"], default="error",
                    help="an unreadable photo: stop naming it (default), or leave it out and list it")
+    b.add_argument("--calibration", default=None,
+                   help="a calibration to keep in the gallery as its default threshold: lrfr calibrate --open-set's "
+                        "(FPIR; the watchlist's), or lrfr calibrate's per-pair FAR one (same recognizer)")
     b.set_defaults(handler=run_build)
 
     s = isub.add_parser(
@@ -47,9 +50,13 @@ def register(sub) -> None:
     s.add_argument("--threshold", type=float, default=None,
                    help="accept the best identity when its score >= T, else 'unknown'")
     s.add_argument("--calibration", default=None,
-                   help="open-set calibration of `lrfr calibrate --open-set` (same pipeline): its threshold at --fpir")
+                   help="a calibration (default: the one the gallery keeps): lrfr calibrate --open-set's, its threshold "
+                        "at --fpir; or a per-pair FAR one, at --far")
     s.add_argument("--fpir", type=float, default=None, help="open-set false-positive identification rate of the "
                                                             "calibrated threshold (default 0.01)")
+    s.add_argument("--far", type=float, default=None,
+                   help="per-pair FAR of a verification calibration's threshold (a watchlist's false alarms are "
+                        "FPIR, not FAR: see docs/deployment.md)")
     s.add_argument("--csv", default=None, help="write the table to this CSV file")
     s.add_argument("--json", default=None, help="write the summary, the pipeline and the table to this JSON file")
     s.add_argument("--on-bad-image", choices=["error", "skip"], default="error",
@@ -112,10 +119,15 @@ def run_build(args) -> int:
 
     from lrfr.gallery import Gallery
 
+    from lrfr.openset import load_any_calibration
+
     t0 = time.perf_counter()
     pipe = _pipeline(args)
+    calibration = load_any_calibration(args.calibration, pipe) if args.calibration else None  # before the work
     gallery = Gallery.build(args.data, pipeline=pipe, kind=args.kind, nlist=args.nlist, nprobe=args.nprobe,
                             hnsw_m=args.hnsw_m, on_bad_image=args.on_bad_image, progress=not args.quiet)
+    if calibration is not None:
+        gallery.index.meta["calibration"] = calibration.to_dict()
     path = gallery.save(args.out)
     meta = gallery.index.meta
     print(f"gallery: {len(gallery)} images of {gallery.n_identities} identities, embedded by {pipe.gallery.arch} "
@@ -142,12 +154,15 @@ def run_search(args) -> int:
             raise FileNotFoundError(f"folder of {out} does not exist")
     gallery = Gallery.load(args.index)
     pipe = _pipeline(args, gallery)
+    calibration = args.calibration or gallery.index.meta.get("calibration")
+    if args.threshold is not None:
+        calibration = None  # a threshold given outright wins over a stored calibration
     table = gallery.search(args.images, pipeline=pipe, k=args.k, threshold=args.threshold,
-                           calibration=args.calibration, fpir=args.fpir, on_bad_image=args.on_bad_image,
+                           calibration=calibration, fpir=args.fpir, far=args.far, on_bad_image=args.on_bad_image,
                            progress=not args.quiet)
     print(f"pipeline: {pipe.describe()}")
     if table.attrs["threshold"] is not None:
-        print(f"threshold {table.attrs['threshold']:.4f} ({table.attrs['threshold_source']})")
+        print(f"threshold {table.attrs['threshold']:.4f}: {table.attrs['threshold_source']}")
     with pd.option_context("display.max_rows", None, "display.width", 250, "display.max_colwidth", 80,
                            "display.float_format", "{:.4f}".format):
         shown = display(table.head(args.rows))
