@@ -140,32 +140,24 @@ def sr_name(sr: object) -> str:
 
 
 def build_sr(sr: object, scale: int) -> nn.Module | None:
-    """``"hr"`` → None (no degradation); a model file path → the loaded generator; a registry name of a
-    parameter-free front-end (``"bicubic"``) → the model; a module → itself.
-
-    A registry name of a *learned* architecture (``"srresnet"``) is refused: it would evaluate an
-    untrained network. Pass the model file a training run wrote (``runs/srgan/generator.pt``).
-    """
+    """``"hr"`` → None (no degradation); anything else through :meth:`lrfr.probe.FrontEnd.resolve` — the one
+    resolver of front-ends: ``"bicubic"``, a model file or ``packaged:NAME`` (its scale must be the evaluation's),
+    a module as it is. A registry name of a *learned* architecture (``"srresnet"``) is refused: it would evaluate
+    an untrained network; pass the model file its training wrote (``runs/srgan/generator.pt``)."""
     if isinstance(sr, (str, Path)):
-        from lrfr import sr as sr_registry
+        from lrfr.probe import FrontEnd
 
-        text = str(sr)
-        if text == HR:
+        if str(sr) == HR:
             return None
-        if text in sr_registry.names():
-            if sr_registry.is_learned(text):
-                raise ValueError(
-                    f"SR model {text!r} is a learned architecture and a name alone would build it untrained; "
-                    "pass the model file its training wrote (e.g. runs/srgan/generator.pt)"
-                )
-            return sr_registry.build(text, scale=scale)
-        if Path(text).suffix in (".pt", ".pth") or Path(text).exists():
-            model = sr_registry.load(text)
-            if model.scale != scale:
-                raise ValueError(f"{text} is a ×{model.scale} generator, but the evaluation degrades ×{scale} "
-                                 f"(pass scale={model.scale})")
-            return model
-        raise KeyError(f"unknown SR model {text!r}: not a model file, and not one of {', '.join([HR] + sr_registry.names())}")
+        front = FrontEnd.resolve(sr)
+        if front.model is None:  # bicubic: parameter-free, built at the evaluation's scale
+            from lrfr import sr as sr_registry
+
+            return sr_registry.build(front.name, scale=scale)
+        if front.scale != scale:
+            raise ValueError(f"{sr} is a ×{front.scale} generator, but the evaluation degrades ×{scale} "
+                             f"(pass scale={front.scale})")
+        return front.model
     if isinstance(sr, nn.Module) or callable(sr):
         return sr
     raise TypeError(f"sr_model must be a registry name, 'hr', a model file, or an nn.Module; got {type(sr).__name__}")

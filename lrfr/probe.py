@@ -84,8 +84,8 @@ class FrontEnd:
         if text in sr_registry.names():
             if sr_registry.is_learned(text):
                 raise ProbePipelineError(
-                    f"front-end {text!r} is an architecture name: alone it would build an untrained network; pass "
-                    "the model file a training run wrote (e.g. results/weights/srgan.pt) or a packaged one "
+                    f"front-end {text!r} is a learned architecture whose name alone would build an untrained network; "
+                    "pass the model file a training run wrote (e.g. results/weights/srgan.pt) or a packaged one "
                     "(packaged:srgan_celeba.pt)")
             return cls(text, text)
         path = resolve(text)

@@ -497,9 +497,12 @@ def test_a_stage_checkpoint_written_before_the_shared_optimizer_section_still_re
 
     cfg = CFacePipeline()
     saved = tomllib.loads(stage_config_text(cfg, 4))
-    for key in ADDED_KEYS:
-        section, name = key.split(".")
-        saved.get(section, {}).pop(name, None)
+    for key in ADDED_KEYS:  # stage1.type, stage3.margin.type, ...: removed wherever they sit
+        *sections, name = key.split(".")
+        table = saved
+        for s in sections:
+            table = table.get(s, {})
+        table.pop(name, None)
     from lrfr.config import dump_toml
 
     old_text = dump_toml(saved)

@@ -174,8 +174,8 @@ def test_the_probe_pipeline_refuses_an_untrained_front_end_and_an_unrelated_prob
     from lrfr.probe import ProbePipelineError
     from lrfr.recognition.weights import save_recognizer
 
-    with pytest.raises(ProbePipelineError, match="front-end 'srresnet' is an architecture name: alone it would build "
-                                                 "an untrained network"):
+    with pytest.raises(ProbePipelineError, match="front-end 'srresnet' is a learned architecture whose name alone would "
+                                                 "build an untrained network"):
         lrfr.ProbePipeline.create(front_end="srresnet")
     with pytest.raises(ProbePipelineError, match="not a model file"):
         lrfr.ProbePipeline.create(front_end=str(tmp_path / "missing.pt"))
@@ -204,7 +204,7 @@ def test_a_gallery_refuses_probes_embedded_for_another_gallery_recognizer(watchl
                    r"g\.lrfr was embedded by another gallery recognizer \(architecture, weights differ\): it holds "
                    r"\[recognizer=sphere20a.*this search uses \[recognizer=mobilefacenet")
     one_error_line(capsys, ["index", "search", "--index", str(gallery), "--images", str(watchlist / "probes"),
-                            "--front-end", "srresnet", "--quiet"], r"architecture name: alone it would build")
+                            "--front-end", "srresnet", "--quiet"], r"learned architecture whose name alone would build")
 
 
 def test_bad_probe_folders_and_calibrations_are_one_line(watchlist, tmp_path, capsys):

@@ -148,12 +148,13 @@ def test_the_shipped_generators_load_and_are_8x_float16_files():
         assert val["psnr"] > val["psnr_bicubic"] and val["acc_sr"] > val["acc_bicubic"]
 
 
-def test_the_weights_shipped_in_the_package_stay_within_20_mb():
-    """The project's rule for the pip package: a few MB per file, 20 MB in all."""
+def test_the_weights_shipped_in_the_package_stay_within_25_mb():
+    """The project's rule for the pip package: a few MB per file, 25 MB in all (issue 42 raised it from 20 MB for
+    the robust student and the deployment presets' gallery recognizer)."""
     folder = packaged_path("srresnet_synth.pt").parent
     sizes = {p.name: p.stat().st_size for p in folder.glob("*.pt")}
     assert len(sizes) >= 7 and max(sizes.values()) < 5_000_000, sizes
-    assert sum(sizes.values()) < 20_000_000, sizes
+    assert sum(sizes.values()) < 25_000_000, sizes
 
 
 def test_the_packaged_real_face_generators_are_the_committed_table_rows():
