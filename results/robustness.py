@@ -172,12 +172,41 @@ def figure(spec: dict, done: list[dict], path: Path) -> Path:
     return path
 
 
+def pin(run: Path) -> None:
+    """Commit a finished robust-student run: its fp16 student as ``results/weights/distill_robust.pt`` and the
+    package's ``lr_mobilefacenet_robust.pt`` (the same bytes), its history, and its training facts (steps,
+    images seen, seconds from the logged images/s, sha256) in ``results/weights/training.json``."""
+    import shutil
+
+    from lrfr.fingerprint import file_sha256
+    from lrfr.results.export import training_facts
+    from lrfr.weights import packaged_path
+
+    student = run / "student.pt"
+    if not student.is_file():
+        raise SystemExit(f"{student} not found: the run has not finished (lrfr run pipelines/distill_robust.toml)")
+    weights = REPO / "results" / "weights" / "distill_robust.pt"
+    shutil.copyfile(student, weights)
+    shutil.copyfile(student, packaged_path("lr_mobilefacenet_celeba.pt").parent / "lr_mobilefacenet_robust.pt")
+    shutil.copyfile(run / "history.csv", REPO / "results" / "histories" / "bicubic+robust_student.csv")
+    facts_file = REPO / "results" / "weights" / "training.json"
+    facts = json.loads(facts_file.read_text())
+    facts["bicubic+robust student"] = {"pipeline": "distill-robust", **training_facts(run), "seed": 0,
+                                       "run": "../runs/distill_robust", "file": weights.name,
+                                       "sha256": file_sha256(weights)}
+    facts_file.write_text(json.dumps(facts, indent=2) + "\n")
+    print(f"pinned {weights} ({facts['bicubic+robust student']['sha256'][:12]}), the packaged copy, its history")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--pin", default=None, metavar="RUN", help="commit a finished robust-student run folder first")
     p.add_argument("--rows", nargs="*", default=None, help="score only these row labels")
     p.add_argument("--columns", nargs="*", default=None, help="score only these column labels")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    if args.pin:
+        pin(Path(args.pin))
     spec = load()
     done = []
     for row, col, setting, protocol, data in cells(spec):

@@ -11,6 +11,11 @@ change the cost) for sphere20a (full width, 512-d) and MobileFaceNet (128-d), ba
 
 Each configuration runs in a fresh process (``measure_in_subprocess``) so its peak RSS is its own.
 Flip fusion (``flip="concat"``, the LFW default) runs two forwards per image: halve the figures.
+
+Side by side (``interleaved``, CPU): in one process, for SphereFace-20, MobileFaceNet and the packaged
+low-resolution student, the eager network, the folded channels_last one (``embed``'s CPU default) and the
+onnxruntime backend take turns, batch by batch, ``rounds`` times; each row gives the median seconds a batch,
+images/s and the ratio to the default — turns cancel most of what another process on the machine does.
 """
 from __future__ import annotations
 
@@ -76,6 +81,47 @@ def _throughput(arch: str, kwargs: dict, batch_size: int, device: str, amp: str 
     return out
 
 
+#: interleaved CPU settings: label → embed() keyword arguments
+INTERLEAVED = {"eager": dict(channels_last=False, fold_batchnorm=False, amp="fp32"),
+               "folded channels_last (default)": dict(channels_last=True, fold_batchnorm=True, amp="fp32"),
+               "onnxruntime": dict(backend="onnxruntime")}
+#: the networks of the side-by-side comparison: label → (architecture, packaged weights or None)
+INTERLEAVED_MODELS = {"sphere20a": ("sphere20a", None), "mobilefacenet": ("mobilefacenet", None),
+                      "student (lr_mobilefacenet_celeba)": (None, "packaged:lr_mobilefacenet_celeba.pt")}
+
+
+def interleaved(batch_size: int = 128, rounds: int = 7) -> dict[str, Any]:
+    """The CPU settings in turns, in this process (module doc); onnxruntime rows only where it is installed."""
+    import statistics
+    from importlib.util import find_spec
+
+    import torch
+
+    import lrfr.recognition as rec
+
+    settings = {k: v for k, v in INTERLEAVED.items() if k != "onnxruntime" or find_spec("onnxruntime")}
+    rows = []
+    for label, (arch, weights) in INTERLEAVED_MODELS.items():
+        torch.manual_seed(0)
+        model = rec.load(weights=weights) if weights else rec.build(arch).eval()
+        x = torch.rand(batch_size, 3, *model.input_size)
+        times: dict[str, list[float]] = {k: [] for k in settings}
+        for kw in settings.values():  # warm: folding, the ONNX export and its session happen once
+            rec.embed(model, x[:8], flip=None, batch_size=8, **kw)
+        for _ in range(rounds):
+            for name, kw in settings.items():
+                t0 = time.perf_counter()
+                rec.embed(model, x, flip=None, batch_size=batch_size, **kw)
+                times[name].append(time.perf_counter() - t0)
+        base = statistics.median(times["folded channels_last (default)"])
+        for name, ts in times.items():
+            med = statistics.median(ts)
+            rows.append({"model": label, "setting": name, "batch_size": batch_size, "rounds": rounds,
+                         "median_s": med, "images_per_s": batch_size / med, "speed_vs_default": base / med,
+                         "torch_threads": torch.get_num_threads()})
+    return {"rows": rows}
+
+
 def run(out_dir: str | Path, quick: bool = False, device: str = "all") -> dict[str, Any]:
     """Measure throughput; ``lrfr bench recognition`` writes the result to ``out_dir/recognition.json``."""
     import os
@@ -101,6 +147,12 @@ def run(out_dir: str | Path, quick: bool = False, device: str = "all") -> dict[s
                                           channels_last=cl, fold_batchnorm=fold, variant=variant, **cfg)
                 results.append(r)
                 print(f"  {arch:14s} {dev:4s} {variant:38s} {r['images_per_s']:8.1f} images/s")
+    side_by_side = []
+    if "cpu" in devices:
+        side_by_side = measure_in_subprocess(interleaved, batch_size=32 if quick else 128,
+                                             rounds=2 if quick else 7)["rows"]
+        for r in side_by_side:
+            print(f"  {r['model']:34s} {r['setting']:32s} {r['images_per_s']:8.1f} images/s  x{r['speed_vs_default']:.2f}")
     cuda_note = torch.cuda.get_device_name(0) if "cuda" in devices else None
     report = {
         "benchmark": "recognition",
@@ -111,6 +163,7 @@ def run(out_dir: str | Path, quick: bool = False, device: str = "all") -> dict[s
         "cuda": cuda_note,
         "cuda_reason": cuda_reason(devices),
         "results": results,
+        "interleaved": side_by_side,
     }
     return report
 

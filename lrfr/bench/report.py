@@ -129,9 +129,30 @@ def _evaluation_table(bench_dir: Path) -> str:
             continue
         stages = ", ".join(f"{k} {v:.1f}" for k, v in row["stage_s"].items())
         lines.append(f"| `lrfr.evaluate` end to end, LFW-BLUFR 8×, {row['front_end']}, CASIA MobileFaceNet, "
-                     f"{row['device'].upper()} ({_when(ev)}) | **{row['seconds']:.1f} s** ({stages}); "
+                     f"{row['device'].upper()}, backend {row.get('backend', 'torch')} ({_when(ev)}) | "
+                     f"**{row['seconds']:.1f} s** ({stages}); "
                      f"VR@0.1% mean {row['vr@far=0.1%_mean']:.7f}, DIR@1,1% mean "
                      f"{row['dir@rank=1,far=1%_mean']:.7f} | ≤ {row['goal_s']:.0f} s |")
+    if ev and "backend_differences" in ev and any(r.get("backend") == "onnxruntime" for r in ev.get("rows", [])):
+        diffs = ev["backend_differences"]
+        text = ("every VR and DIR figure the same to the last digit" if not diffs else "; ".join(
+            f"{k} {v['torch']:.7f} (torch) vs {v['onnxruntime']:.7f}" for k, v in diffs.items()))
+        lines.append(f"| the two backends' BLUFR figures, bicubic 8× | {text} | the same figures |")
+    rec = _load(bench_dir, "recognition")
+    for r in (rec or {}).get("interleaved") or []:
+        lines.append(f"| embedding side by side (in turns, one process, batch {r['batch_size']}, {r['rounds']} rounds): "
+                     f"{r['model']}, {r['setting']} ({_when(rec)}) | {r['images_per_s']:.0f} images/s, "
+                     f"**×{r['speed_vs_default']:.2f}** the default | — |")
+    search = _load(bench_dir, "search")
+    if search:
+        for e in search.get("embedding", []):
+            lines.append(f"| watchlist probes: read 14×12 PNG + bicubic + student embedding, backend {e['backend']} "
+                         f"({_when(search)}) | {e['ms_per_probe']:.2f} ms a probe | — |")
+        for g in search.get("galleries", []):
+            lines.append(f"| search a face-like gallery of {g['identities']:,} identities, {g['kind']} {g['setting']} | "
+                         f"{g['search_ms_per_probe']:.3f} ms a probe, recall@1 {g['recall@1']:.3f}, top-1 identity "
+                         f"{g['top1_identity']:.3f}, end to end **{g['end_to_end_probes_per_s']:.0f} probes/s**, "
+                         f"peak RSS {g['peak_rss_mb']:.0f} MB (build {g['build_s']:.1f} s) | — |")
     fast = _load(bench_dir, "fast")
     if fast and fast.get("rows"):
         diffs = "; ".join(f"{r['front_end']} {r['protocol']} {r['figure'].replace('_mean', '')} "

@@ -19,7 +19,8 @@ continue a stopped re-entered stage, run again without ``from_stage``.) ``ablati
 training approach (see :data:`~lrfr.recipes.cface.config.ABLATIONS`).
 
 ``stop_after`` counts steps across the stages (stage 1's, then 3's, then 4's; stage 2 takes none), so a
-long run splits into sessions with the same number each time.
+long run splits into sessions with the same number each time. The stage folders, done markers, offsets and
+re-entry are the engine's (:mod:`lrfr.engine.stages`): this module says what each stage is.
 
 The training layer takes validation as a callable (an :class:`lrfr.validation.SRValidator`), run on
 N^SR in stages 1 and 4; evaluation on the protocols is the runner's (``lrfr.recipes``).
@@ -53,27 +54,14 @@ from lrfr.recipes.cface.stages import CFaceGANRecipe, FaceUnion, RecognizerUpdat
 from lrfr.engine.checkpoint import load_checkpoint
 from lrfr.engine.training_set import build_training_set
 from lrfr.engine.distributed import barrier
-from lrfr.engine.loop import (
-    CHECKPOINT,
-    INCOMING,
-    PREVIOUS,
-    LoopSettings,
-    RecipeMismatchError,
-    Validator,
-    check_same_recipe,
-    is_main_process,
-    speed_settings,
-    train,
-)
+from lrfr.engine import stages as stages_engine
+from lrfr.engine.loop import CHECKPOINT, LoopSettings, Validator, speed_settings
 from lrfr.recipes.cface.triplets import HRFeatureCache, TripletSampler
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CFaceTrainer", "train_cface", "DONE"]
+__all__ = ["CFaceTrainer", "train_cface"]
 
-#: CNN^R when none is configured: the packaged SynthFaces sphere20a
-#: written into a stage's folder once its model files are
-DONE = "done.json"
 COMPARE_TABLE = "compare_faces.npz"
 MODEL_FILES = {1: ("generator.pt", "discriminator.pt"), 3: ("recognizer.pt",),
                4: ("generator.pt", "discriminator.pt", "recognizer.pt")}
@@ -110,7 +98,7 @@ class CFaceTrainer:
     # -- where things are ------------------------------------------------------------------------
 
     def stage_dir(self, stage: int) -> Path:
-        return self.out / f"stage{stage}"
+        return stages_engine.stage_dir(self.out, stage)
 
     def model_file(self, stage: int, name: str) -> Path:
         return self.stage_dir(stage) / name
@@ -294,43 +282,53 @@ class CFaceTrainer:
     def recipe(self, stage: int):
         return {1: self.stage1_recipe, 3: self.stage3_recipe, 4: self.stage4_recipe}[stage]()
 
-    # -- bookkeeping ------------------------------------------------------------------------------
+    # -- the stages, as the engine runs them (lrfr.engine.stages.StagePlan) ------------------------------
+
+    @property
+    def trained(self) -> list[int]:
+        """The stages trained on the engine (stage 2 is computed: D^SR from stage 1's generator)."""
+        return [s for s in self.plan if s != 2]
+
+    added_keys = ADDED_KEYS
+
+    def steps(self, stage: int) -> int:
+        return self.schedule(stage)[0]
+
+    def config_text(self, stage: int) -> str:
+        return stage_config_text(self.cfg, stage)
+
+    def model_files(self, stage: int) -> tuple[str, ...]:
+        return MODEL_FILES[stage]
+
+    def settings(self, stage: int, total: int) -> LoopSettings:
+        cfg, gan = self.cfg, stage in (1, 4)
+        return LoopSettings(out=self.stage_dir(stage), total_steps=total, seed=cfg.run.seed,
+                            checkpoint_every=cfg.run.checkpoint_every, log_every=cfg.run.log_every,
+                            val_every=cfg.val.every if gan and self._validate is not None else 0,
+                            batch_size=getattr(cfg, f"stage{stage}").batch_size, stage=f"cface-stage{stage}",
+                            **speed_settings(cfg.run))
+
+    def validator(self, stage: int) -> Validator | None:
+        return self._validate if stage in (1, 4) else None  # N^SR is validated; CNN^R's stage is not
 
     def completed(self, stage: int, allow_changed=()) -> bool:
-        """Whether ``stage`` has finished (``done.json``, its model files, as many steps as configured) under
-        the same config; a finished stage trained under another config is an error naming the keys."""
-        folder = self.stage_dir(stage)
-        if not (folder / DONE).is_file():
-            return False
-        saved = (folder / "config.toml").read_text()
-        try:
-            check_same_recipe(saved, stage_config_text(self.cfg, stage), folder / "config.toml",
-                              (*LoopSettings.resume_free_keys, f"stage{stage}.iterations"), allow_changed, ADDED_KEYS)
-        except RecipeMismatchError as err:
-            raise RecipeMismatchError(
-                f"stage {stage} is complete, but: {err}; or pass from_stage = {stage} (--set from_stage={stage}) "
-                f"to train stage {stage} and the later ones again") from None
-        done = json.loads((folder / DONE).read_text())
-        files_there = all((folder / f).is_file() for f in MODEL_FILES[stage])
-        return files_there and int(done["steps"]) == self.schedule(stage)[0]
+        """Whether ``stage`` has finished under the same config (:func:`lrfr.engine.stages.completed`)."""
+        return stages_engine.completed(self, stage, allow_changed)
 
-    def forget(self, stages) -> None:
-        """Delete the checkpoints and ``done.json`` of ``stages`` (and the miner's table with stage 1)."""
-        for s in stages:
-            for name in (CHECKPOINT, PREVIOUS, INCOMING, DONE):
-                (self.stage_dir(s) / name).unlink(missing_ok=True)
+    def forget_extra(self, stages: list[int]) -> None:
+        """Stage 1 re-entered: the miner's table goes too (it is CNN^R's, recomputed with stage 1)."""
         if 1 in stages:
             for p in (self.out / COMPARE_TABLE, (self.out / COMPARE_TABLE).with_suffix(".json")):
                 p.unlink(missing_ok=True)
 
     def export(self, stage: int, recipe) -> list[Path]:
-        """Write a finished stage's model files (float32: they are the next stage's inputs), then ``done.json``."""
+        """A finished stage's model files (float32: they are the next stage's inputs); the engine then marks it done."""
         from lrfr import sr as sr_models
         from lrfr.recognition.weights import save_recognizer
 
         cfg, folder = self.cfg, self.stage_dir(stage)
         meta = {"pipeline": f"{cfg.name}-stage{stage}", "stage": stage, "ablation": cfg.ablation,
-                "steps": self.schedule(stage)[0], "cnn_r": recognizer_identity(self.recognizer_path, cfg.recognizer.arch),
+                "steps": self.steps(stage), "cnn_r": recognizer_identity(self.recognizer_path, cfg.recognizer.arch),
                 "trained_on": f"{cfg.data.source}:{cfg.data.root or 'SynthFaces'}", "scale": cfg.model.scale,
                 "degrade": cfg.data.degrade}
         files = []
@@ -343,61 +341,28 @@ class CFaceTrainer:
         recognizer = recipe.model if stage == 3 else (recipe.fr.model if stage == 4 else None)
         if recognizer is not None:
             files.append(save_recognizer(copy.deepcopy(recognizer).cpu().eval(), folder / "recognizer.pt", meta=meta))
-        atomic_write_text(folder / DONE, json.dumps({"stage": stage, "steps": meta["steps"],
-                                                     "files": [f.name for f in files]}, indent=2) + "\n")
         return files
 
     # -- the run ----------------------------------------------------------------------------------
 
     def run(self, validate: Validator | None = None, *, resume: bool = True, stop_after: int | None = None,
             allow_changed=(), after_validation: Callable | None = None) -> dict[str, Any]:
-        """Run (or continue) the stages; returns ``{"step", "complete", "out", "stages", "generators",
-        "histories", "recognizer"}`` (``step`` counts across stages; see the module docstring)."""
-        cfg = self.cfg
-        first = cfg.from_stage if resume else 1
-        redo = [s for s in self.plan if s >= first]
-        if not resume or first > 1:
-            self.forget([s for s in redo if s != 2])
-        for s in self.plan:
-            if s < first and s != 2 and not self.completed(s, allow_changed):
-                raise RuntimeError(f"from_stage = {first} re-enters Algorithm 1 after stage {s}, which is not "
-                                   f"complete in {self.out}; run it first (without from_stage)")
+        """Run (or continue) the stages on the engine (:func:`lrfr.engine.stages.run_stages`: done markers,
+        ``stop_after`` across stages, ``from_stage`` re-entry); returns ``{"step", "complete", "out", "stages",
+        "generators", "histories", "recognizer"}``."""
+        self._validate = validate
         self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.out / "config.toml", dump_toml(dataclasses.asdict(cfg)))
-        offset, stages = 0, {}
-        for s in self.plan:
-            if s == 2:
-                continue
-            total, _ = self.schedule(s)
-            if self.completed(s, allow_changed):
-                offset += total
-                stages[s] = {"out": self.stage_dir(s), "step": total, "total": total, "complete": True}
-                continue
-            budget = None if stop_after is None else stop_after - offset
-            if budget is not None and budget <= 0:
-                return self._result(offset, stages, complete=False)
-            recipe = self.recipe(s)
-            gan = s in (1, 4)
-            if gan and after_validation is not None:
-                recipe.after_validation = (lambda r: lambda step, metrics, out: after_validation(
-                    step, metrics, out, r.eval_model()))(recipe)
-            settings = LoopSettings(out=self.stage_dir(s), total_steps=total, seed=cfg.run.seed,
-                                    checkpoint_every=cfg.run.checkpoint_every, log_every=cfg.run.log_every,
-                                    val_every=cfg.val.every if gan and validate is not None else 0,
-                                    batch_size=getattr(cfg, f"stage{s}").batch_size, stage=f"cface-stage{s}",
-                                    **speed_settings(cfg.run))
-            result = train(recipe, settings, validate if gan else None, resume=True, progress=self.progress,
-                           stop_after=budget, allow_changed=allow_changed)
-            offset += result["step"]
-            stages[s] = {"out": self.stage_dir(s), "step": result["step"], "total": total,
-                         "complete": result["step"] >= total}
-            if result["step"] < total:
-                return self._result(offset, stages, complete=False)
-            # under torchrun rank 0 writes the stage's files; the others wait, then read them in the next stage
-            stages[s]["files"] = self.export(s, recipe) if is_main_process() else []
-            barrier()
-            del recipe
-        return self._result(offset, stages, complete=True)
+        atomic_write_text(self.out / "config.toml", dump_toml(dataclasses.asdict(self.cfg)))
+
+        def before(stage: int, recipe) -> None:  # what a validation of N^SR also writes (stages 1 and 4)
+            if stage in (1, 4) and after_validation is not None:
+                recipe.after_validation = lambda step, metrics, out: after_validation(step, metrics, out,
+                                                                                      recipe.eval_model())
+
+        res = stages_engine.run_stages(self, first=self.cfg.from_stage, resume=resume, stop_after=stop_after,
+                                       allow_changed=allow_changed, progress=self.progress, barrier=barrier,
+                                       before=before)
+        return self._result(res.step, res.stages, res.complete)
 
     def _result(self, step: int, stages: dict, complete: bool) -> dict[str, Any]:
         import pandas as pd
