@@ -110,10 +110,10 @@ def calibration_scores(data, features, setting: str, trial: int = 1) -> tuple[np
     from lrfr.metrics.verification import pair_scores
 
     f = np.asarray(features, dtype=np.float32)
-    if hasattr(data, "pair_index"):
+    if data.has_pairs:
         s = pair_scores(f[data.pair_index[:, 0]], f[data.pair_index[:, 1]], "cosine")
         return s[data.same], s[~data.same]
-    if not hasattr(data, "gal_index"):
+    if not data.has_gallery:
         raise LrfrError(f"{data.protocol}: calibration needs verification pairs or a BLUFR config")
     n = len(data.test_index)
     if not 1 <= trial <= n:

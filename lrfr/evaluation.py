@@ -117,12 +117,12 @@ def cross_resolution_data(data):
         pos[used] = offset + np.arange(len(used))
         return pos
 
-    if hasattr(data, "pair_index"):
+    if data.has_pairs:
         hr, lr = np.unique(data.pair_index[:, 0]), np.unique(data.pair_index[:, 1])
         at_hr, at_lr = positions(hr, 0), positions(lr, len(hr))
         new = dataclasses.replace(data, image_paths=[paths[i] for i in hr] + [paths[i] for i in lr],
                                   pair_index=np.stack([at_hr[data.pair_index[:, 0]], at_lr[data.pair_index[:, 1]]], 1))
-    elif hasattr(data, "gal_index"):
+    elif data.has_gallery:
         hr, lr = np.unique(np.concatenate(data.gal_index)), np.unique(np.concatenate(data.prob_index))
         at_hr, at_lr = positions(hr, 0), positions(lr, len(hr))
         gal = [at_hr[g] for g in data.gal_index]
@@ -438,7 +438,7 @@ def evaluate(
     for proto in protos:
         prepared = proto.prepare(root, workdir=workdir)
         if n_pairs is not None:
-            if not hasattr(prepared, "subset"):
+            if not prepared.has_pairs:
                 raise ValueError(f"n_pairs: {proto.name} has no pairs to take a subset of (pairs protocols: lfw, celeba)")
             prepared = prepared.subset(n_pairs, pairs_seed)
         n_hr = 0
@@ -467,7 +467,7 @@ def evaluate(
             t_protocol = time.perf_counter()
             result = proto.run(data, feats)
             seconds[(name, proto.name)] = {**ex.seconds, "protocol": time.perf_counter() - t_protocol}
-            if setting == "cross" and hasattr(data, "gal_index"):
+            if setting == "cross" and data.has_gallery:
                 _blank_cross_verification(result)
             results[(name, proto.name)] = result
             headline[proto.name] = list(result.headline)
@@ -564,7 +564,7 @@ def calibrate(sr: object = "hr", protocol: str = "lfw", data: str | Path | None 
     fp = recognizer_fingerprint(names["recognizer"], names["recognizer_sha256"], proto.flip,
                                 names["probe_recognizer"], names["probe_recognizer_sha256"])
     source = {"protocol": proto.name, "data": str(root), "n_genuine": int(len(genuine)), "n_impostor": int(len(impostor))}
-    if hasattr(prepared, "gal_index"):
+    if prepared.has_gallery:
         source["trial"] = trial
     return Calibration(fingerprint=fp, points=points, sr=sr_name(sr), sr_sha256=sr_sha256(sr),
                        scale=1 if is_hr else scale, degrade="none" if is_hr else spec, setting=setting,

@@ -60,3 +60,19 @@ def test_demo_scores_the_packaged_real_face_generators_when_lfw_is_at_hand(demo,
     assert table["srgan-celeba"] == pytest.approx(subset.loc["srgan", "accuracy_mean"], abs=0.01)
     assert table["cface-v2"] == pytest.approx(subset.loc["cface_v2", "accuracy_mean"], abs=0.01)
     assert min(table["srgan-celeba"], table["cface-v2"]) > table["bicubic"] + 0.05
+
+
+def test_demo_searches_a_watchlist_of_probe_files(demo):
+    """The deployment step: 30 enrolled SynthFaces identities, 14x12 probe files; the packaged C-Face in front of
+    the sphere20a finds far more of them first than bicubic does."""
+    table = pd.read_csv(demo[0] / "watchlist.csv").set_index("pipeline")
+    assert set(table["enrolled"]) == {30} and set(table["known_probes"]) == {60} and set(table["unknown_probes"]) == {60}
+    assert table.loc["cface-v2 + sphere20a", "rank1"] > table.loc["bicubic + sphere20a", "rank1"] + 0.3
+    assert "[4/4] deployment" in demo[1]
+
+
+@pytest.mark.realdata
+def test_demo_searches_an_lfw_watchlist_through_the_presets(demo, lfw_root, mobilefacenet_weights):
+    """With LFW at hand: the lr14x12 preset's rank-1 is at least twice bicubic's on the demo's LFW watchlist."""
+    table = pd.read_csv(demo[0] / "real_watchlist.csv").set_index("pipeline")
+    assert table.loc["preset lr14x12", "rank1"] >= 2 * table.loc["preset bicubic", "rank1"]

@@ -136,6 +136,18 @@ def _recall(approx: np.ndarray, exact: np.ndarray) -> dict:
     return {"recall@1": r1, "recall@10": float(overlap), "top1_in_10": top1_in}
 
 
+def timed_searches(g, probes: np.ndarray, settings: list[tuple[str, dict]], k: int = 10):
+    """``(label, seconds, indices)`` of a search of ``probes`` under each setting (index attributes set first)."""
+    out = []
+    for label, params in settings:
+        for key, val in params.items():
+            setattr(g, key, val)
+        t = time.perf_counter()
+        _, idx = g.search(probes, k)
+        out.append((label, time.perf_counter() - t, idx))
+    return out
+
+
 def search_job(n_gallery: int, n_probes: int, dim: int, n_ids: int, nlist: int, nprobes: list,
                hnsw_m: int, ef_searches: list, seed: int, gpu: bool) -> dict:
     from lrfr.index.gallery import GalleryIndex
@@ -156,12 +168,7 @@ def search_job(n_gallery: int, n_probes: int, dim: int, n_ids: int, nlist: int, 
         g.add(x, labels)
         build = time.perf_counter() - t
         rows = []
-        for label, params in settings:
-            for key, val in params.items():
-                setattr(g, key, val)
-            t = time.perf_counter()
-            _, idx = g.search(probes, 10)
-            search_s = time.perf_counter() - t
+        for label, search_s, idx in timed_searches(g, probes, settings):
             row = {"method": name, "setting": label, "build_s": build, "search_s": search_s,
                    "probes_per_s": n_probes / search_s, "device": g.device}
             if exact is not None:

@@ -71,6 +71,7 @@ def _offsets(rng, n: int, lw: np.ndarray) -> np.ndarray:
 
 def gallery_job(n: int, n_probes: int, kinds: list, stats: dict, seed: int) -> dict:
     """Build each index over ``n`` face-like identities and search ``n_probes`` probes (in a fresh process)."""
+    from lrfr.bench.index import timed_searches
     from lrfr.index.gallery import GalleryIndex
 
     rng = np.random.default_rng(seed + 1)
@@ -87,12 +88,7 @@ def gallery_job(n: int, n_probes: int, kinds: list, stats: dict, seed: int) -> d
         g = GalleryIndex(DIM, kind, device="cpu", **kw)
         g.add(gallery, labels)
         build = time.perf_counter() - t
-        for label, params in settings:
-            for key, val in params.items():
-                setattr(g, key, val)
-            t = time.perf_counter()
-            _, idx = g.search(probes, 10)
-            search_s = time.perf_counter() - t
+        for label, search_s, idx in timed_searches(g, probes, settings):
             if exact is None:
                 exact = idx
             rows.append({"identities": n, "kind": kind, "setting": label, "build_s": build, "search_s": search_s,

@@ -32,8 +32,20 @@ class ProtocolData:
     image_paths: list[Path]
     conventions: dict[str, Any] = field(default_factory=dict)
 
+    #: what the data is laid out as: "pairs" (verification pairs: ``pair_index``, ``same``, ``folds``),
+    #: "gallery" (trials of gallery and probe indices: BLUFR's ``gal_index``, ``prob_index``), or "images"
+    layout = "images"
+
     def __len__(self) -> int:
         return len(self.image_paths)
+
+    @property
+    def has_pairs(self) -> bool:
+        return self.layout == "pairs"
+
+    @property
+    def has_gallery(self) -> bool:
+        return self.layout == "gallery"
 
 
 @dataclass

@@ -82,6 +82,7 @@ class BlufrProtocolConfig:
 class BlufrData(ProtocolData):
     """``labels`` per image; per trial 0-based ``test_index``, ``gal_index``, ``prob_index`` into ``image_paths``."""
 
+    layout = "gallery"
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     test_index: list[np.ndarray] = field(default_factory=list)
     gal_index: list[np.ndarray] = field(default_factory=list)

@@ -59,6 +59,7 @@ class PairsData(ProtocolData):
     (0-based), ``pair_lines`` (1-based line of each pair in ``pairs_file``; 0 if unknown);
     ``positional_identities``: identity folders whose tokens were resolved by position (not LFW names)."""
 
+    layout = "pairs"
     pair_index: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
     same: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     folds: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))

@@ -19,6 +19,12 @@ model cards in the README):
 - ``lr_mobilefacenet_celeba.pt``: a MobileFaceNet for bicubic 14×12 faces, distilled from the CASIA
   MobileFaceNet (research use) on CelebA and faces-extra-112x96 (``pipelines/distill_celeba.toml``;
   results/weights/distill_celeba.pt); a recognizer file (``--probe-weights``)
+- ``lr_mobilefacenet_robust.pt``: the same distillation for faces of any size from 7 to 28 px and camera
+  degradations, on CelebA, celeba-more, faces-extra and UTKFace (``pipelines/distill_robust.toml``;
+  results/weights/distill_robust.pt): the ``camera`` deployment preset's probe recognizer
+- ``mobilefacenet_casia.pt``: the CASIA MobileFaceNet itself (a public training run of MobileFaceNet on
+  CASIA-WebFace, research use), fp16, its source file's sha256 in its meta: the deployment presets' gallery
+  recognizer and the students' teacher
 """
 from __future__ import annotations
 
