@@ -227,6 +227,20 @@ class Gallery:
         gallery.path = path
         return gallery
 
+    def save_npz(self, path) -> Path:
+        """The gallery for a deployment without lrfr, FAISS or PyTorch (numpy + onnxruntime, docs/deployment.md):
+        ``vectors`` (L2-normalised float32, one per enrolment image), ``labels`` (their identity index), ``classes``
+        (identity names), ``names`` (image names) and ``fingerprint`` (JSON text)."""
+        from lrfr.io import atomic_write
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, vectors=self.index.vectors().astype(np.float32), labels=self.index.labels,
+                         classes=np.array(self.classes), names=np.array(self.index.names),
+                         fingerprint=np.array(json.dumps(self.index.meta.get("fingerprint", {}))))
+
+        return atomic_write(Path(path), write)
+
     # -- what it holds -----------------------------------------------------------------------------------
 
     @property

@@ -118,3 +118,38 @@ def test_onnxruntime_missing_is_one_line(monkeypatch, capsys):
     assert main(["evaluate", "--backend", "onnxruntime", "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs onnxruntime: pip install 'lrfr[onnx]'" in err[0]
+
+
+def test_the_onnx_only_deployment_example_names_the_identities_lrfr_names(tmp_path):
+    """docs/deployment.md's numpy + onnxruntime search, run as written, against lrfr's own search."""
+    import re
+    from pathlib import Path
+
+    import lrfr
+    from lrfr import sr
+    from lrfr.data.resample import downsample
+    from lrfr.data.synth import SynthFaces
+    from lrfr.export import to_onnx
+    from lrfr.io import to_uint8, write_image
+
+    faces = SynthFaces(n_identities=8, images_per_identity=3, size=(112, 96), seed=4, identity_offset=8_000_000)
+    for i in range(len(faces)):
+        img, _, name = faces[i]
+        target = tmp_path / ("enrol" if name.endswith("_0001.jpg") else "probes-hr") / name
+        write_image(target, to_uint8(img))
+    probes = []
+    for p in sorted((tmp_path / "probes-hr").rglob("*.jpg")):
+        lr = downsample(lrfr.data.folders.load_images([p], progress=False), 8)[0]
+        probes.append(tmp_path / "probes" / p.with_suffix(".png").name)
+        write_image(probes[-1], to_uint8(lr))
+    gallery = lrfr.Gallery.build(tmp_path / "enrol", weights="packaged:sphere20a_synth.pt", progress=False)
+    gallery.save_npz(tmp_path / "g.npz")
+    to_onnx("packaged:sphere20a_synth.pt", tmp_path / "student.onnx")
+    to_onnx(sr.build("bicubic", scale=8), tmp_path / "bicubic8.onnx")
+    page = (Path(__file__).resolve().parents[1] / "docs" / "deployment.md").read_text()
+    code = re.search(r"<!-- onnx-only example -->\n```python\n(.*?)```", page, re.S).group(1)
+    scope = {"GALLERY_NPZ": str(tmp_path / "g.npz"), "BICUBIC_ONNX": str(tmp_path / "bicubic8.onnx"),
+             "STUDENT_ONNX": str(tmp_path / "student.onnx"), "PROBES": [str(p) for p in probes]}
+    exec(compile(code, "docs/deployment.md", "exec"), scope)
+    table = gallery.search(tmp_path / "probes", progress=False, k=1)
+    assert scope["decision"] == list(table["best_identity"])

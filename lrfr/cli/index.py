@@ -38,6 +38,12 @@ def register(sub) -> None:
                         "(FPIR; the watchlist's), or lrfr calibrate's per-pair FAR one (same recognizer)")
     b.set_defaults(handler=run_build)
 
+    e = isub.add_parser("export", help="write a gallery as a plain .npz (vectors, labels, identity names) for a "
+                                       "deployment with numpy and onnxruntime only")
+    e.add_argument("--index", required=True, help="gallery file written by `lrfr index build`")
+    e.add_argument("--npz", required=True, help="the .npz to write")
+    e.set_defaults(handler=run_export)
+
     s = isub.add_parser(
         "search", help="search a gallery with probe images",
         description="Search a gallery with probe images. Which pipeline for which probes: " + help_text()
@@ -137,6 +143,15 @@ def run_build(args) -> int:
     for name, reason in meta["skipped"].items():
         print(f"  skipped {name}: {reason}")
     print(f"wrote {path}")
+    return 0
+
+
+def run_export(args) -> int:
+    from lrfr.gallery import Gallery
+
+    gallery = Gallery.load(args.index)
+    path = gallery.save_npz(args.npz)
+    print(f"wrote {path}: {len(gallery)} vectors of {gallery.n_identities} identities (numpy.load reads it)")
     return 0
 
 
