@@ -261,32 +261,34 @@ class Gallery:
 
     # -- searching ---------------------------------------------------------------------------------------
 
-    def scores(self, features: np.ndarray) -> np.ndarray:
-        """Every probe's score against every identity ``(n_probes, n_identities)``: its best image's cosine."""
-        vecs = self.index.vectors()
+    #: probes scored against every image at once, at most (bounds the similarity block's memory)
+    CHUNK = 64
+
+    def _normalized(self, features: np.ndarray) -> np.ndarray:
         x = np.asarray(features, np.float32)
-        x = x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
-        sim = x @ vecs.T
+        return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
+
+    def _identity_scores(self, sim: np.ndarray) -> np.ndarray:
+        """Per-identity best image score ``(n, n_identities)`` of a probes × images similarity block."""
         labels = self.index.labels
-        out = np.full((len(x), self.n_identities), -np.inf, np.float32)
-        for c in range(self.n_identities):
-            cols = labels == c
-            if cols.any():
-                out[:, c] = sim[:, cols].max(1)
+        if len(labels) == self.n_identities and np.array_equal(labels, np.arange(len(labels))):
+            return sim  # one image per identity, in order
+        out = np.full((len(sim), self.n_identities), -np.inf, np.float32)
+        np.maximum.at(out.T, labels, sim.T)
         return out
 
-    def ranked(self, features: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(identities (n, k), scores (n, k), best image index (n,))``, best identity first.
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Every probe's score against every identity ``(n_probes, n_identities)``: its best image's cosine (a
+        calibration's impostor scores; a gallery of thousands of identities — not millions)."""
+        vecs, x = self.index.vectors(), self._normalized(features)
+        return np.concatenate([self._identity_scores(x[s:s + self.CHUNK] @ vecs.T)
+                               for s in range(0, len(x), self.CHUNK)]) if len(x) else np.zeros((0, self.n_identities))
 
-        Exact for a flat index (every identity scored); for ivf/hnsw, the identities of the approximate
-        index's nearest images (up to ``k`` × the most images an identity has)."""
-        n_id = self.n_identities
-        k = min(k, n_id)
-        if self.index.kind == "flat":
-            s = self.scores(features)
-            order = np.argsort(-s, axis=1, kind="stable")[:, :k]
-            best_img = self._best_image(features, order[:, 0])
-            return order, np.take_along_axis(s, order, 1), best_img
+    def ranked(self, features: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(identities (n, k), scores (n, k), best image index (n,))``, best identity first: the index's nearest
+        images (up to ``k`` × the most images an identity has), one entry per identity — exact for a flat index,
+        approximate for ivf/hnsw. Missing entries (a gallery of fewer identities) are −1 / −inf."""
+        k = min(k, self.n_identities)
         per_id = int(np.bincount(self.index.labels).max())
         res = self.index.search(features, k=min(len(self), k * per_id))
         ids = np.full((len(features), k), -1, np.int64)
@@ -305,15 +307,18 @@ class Gallery:
                     break
         return ids, sc, best
 
-    def _best_image(self, features: np.ndarray, identity: np.ndarray) -> np.ndarray:
-        vecs, labels = self.index.vectors(), self.index.labels
-        x = np.asarray(features, np.float32)
-        x = x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
-        out = np.empty(len(x), np.int64)
-        for i, c in enumerate(identity):
-            rows = np.flatnonzero(labels == c)
-            out[i] = rows[int(np.argmax(vecs[rows] @ x[i]))]
-        return out
+    def true_ranks(self, features: np.ndarray, truth: np.ndarray) -> np.ndarray:
+        """The rank of each probe's own identity among all identities (1 = first; 0 where ``truth`` is −1: not
+        enrolled), exact, whatever the index kind: 1 + the identities scoring above it."""
+        vecs, x = self.index.vectors(), self._normalized(features)
+        ranks = np.zeros(len(x), np.int64)
+        for s in range(0, len(x), self.CHUNK):
+            block = self._identity_scores(x[s:s + self.CHUNK] @ vecs.T)
+            t = truth[s:s + self.CHUNK]
+            known = t >= 0
+            own = np.where(known, block[np.arange(len(block)), np.maximum(t, 0)], np.inf)
+            ranks[s:s + self.CHUNK] = np.where(known, 1 + (block > own[:, None]).sum(1), 0)
+        return ranks
 
     def check_probes(self, pipe) -> None:
         """Refuse a pipeline whose gallery recognizer is not the one this gallery was embedded with."""
@@ -396,8 +401,7 @@ class Gallery:
               norm_floor: float = float("nan")) -> pd.DataFrame:
         """The per-probe table of :meth:`search` (module doc) from the probes' features."""
         classes = self.classes
-        depth = self.n_identities if faces.identities is not None and self.index.kind == "flat" else k
-        ids, sc, best_img = self.ranked(features, max(k, depth))
+        ids, sc, best_img = self.ranked(features, k)
         names = np.asarray(self.index.names, dtype=object)
         best = [classes[i] if i >= 0 else None for i in ids[:, 0]]
         accepted = sc[:, 0] >= threshold if threshold is not None else np.ones(len(ids), bool)
@@ -410,7 +414,7 @@ class Gallery:
             "best_identity": best,
             "best_match": [names[i] if i >= 0 else None for i in best_img],
         }
-        for r in range(1, min(k, ids.shape[1])):
+        for r in range(1, ids.shape[1]):
             cols[f"identity_{r + 1}"] = [classes[i] if i >= 0 else None for i in ids[:, r]]
             cols[f"score_{r + 1}"] = sc[:, r]
         cols["feature_norm"] = norms
@@ -418,13 +422,10 @@ class Gallery:
         table = pd.DataFrame(cols)
         if faces.identities is not None:
             truth = np.array(faces.identities, dtype=object)
-            enrolled = np.isin(truth, classes)
-            rank = np.zeros(len(truth), np.int64)
-            for i, t in enumerate(truth):
-                if enrolled[i]:
-                    hit = np.flatnonzero(ids[i] == classes.index(t))
-                    rank[i] = hit[0] + 1 if len(hit) else 0
-            table["true_identity"], table["enrolled"], table["rank"] = truth, enrolled, rank
+            index_of = {c: i for i, c in enumerate(classes)}
+            truth_idx = np.array([index_of.get(t, -1) for t in truth], np.int64)
+            table["true_identity"], table["enrolled"] = truth, truth_idx >= 0
+            table["rank"] = self.true_ranks(features, truth_idx)
         return table
 
 
