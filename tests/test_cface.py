@@ -170,19 +170,19 @@ def test_sampler_draws_only_from_the_top_k_of_the_same_identity():
 
 
 def test_feature_cache_holds_cnn_r_features_of_both_flips():
-    from lrfr.recipes.cface.triplets import HRFeatureCache
+    from lrfr.engine.frozen import FrozenFeatures
 
     torch.manual_seed(0)
     net = recognition.build("sphere20a", width=0.125, embedding_dim=16, input_size=(32, 32)).eval()
     images = torch.rand(5, 3, 32, 32)
     faces = torch.utils.data.TensorDataset(images, torch.zeros(5, dtype=torch.long))
-    cache = HRFeatureCache.compute(net, faces, hflip=True, batch_size=2, progress=False)
+    cache = FrozenFeatures.compute(net, faces, hflip=True, batch_size=2, progress=False)
     flip = torch.tensor([True, False, True])
     idx = torch.tensor([4, 0, 1])
     with torch.no_grad():
         want = net(torch.where(flip[:, None, None, None], images[idx].flip(-1), images[idx]))
     assert torch.allclose(cache.lookup(idx, flip), want, atol=1e-5)
-    plain = HRFeatureCache.compute(net, faces, hflip=False, batch_size=8, progress=False)
+    plain = FrozenFeatures.compute(net, faces, hflip=False, batch_size=8, progress=False)
     with pytest.raises(ValueError, match="mirrored"):
         plain.lookup(idx, flip)
 
@@ -190,38 +190,38 @@ def test_feature_cache_holds_cnn_r_features_of_both_flips():
 
 def test_feature_cache_on_disk_is_read_back_and_keyed_by_pixels_recognizer_and_flips(tmp_path, monkeypatch, caplog):
     from lrfr.data.decoded import DecodedFaces
-    from lrfr.recipes.cface.triplets import HRFeatureCache
+    from lrfr.engine.frozen import FrozenFeatures
 
     torch.manual_seed(0)
     net = recognition.build("sphere20a", width=0.125, embedding_dim=16, input_size=(32, 32)).eval()
     faces = DecodedFaces(torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8), torch.zeros(5, dtype=torch.long))
-    first = HRFeatureCache.compute(net, faces, hflip=True, batch_size=2, progress=False, cache_dir=tmp_path)
+    first = FrozenFeatures.compute(net, faces, hflip=True, batch_size=2, progress=False, cache_dir=tmp_path)
     files = list(tmp_path.glob("frozen-features-*.pt"))
     assert len(files) == 1
 
     calls = []
     real_forward = type(net).forward_trusted
     monkeypatch.setattr(type(net), "forward_trusted", lambda self, x: calls.append(len(x)) or real_forward(self, x))
-    again = HRFeatureCache.compute(net, faces, hflip=True, batch_size=2, progress=False, cache_dir=tmp_path)
+    again = FrozenFeatures.compute(net, faces, hflip=True, batch_size=2, progress=False, cache_dir=tmp_path)
     assert calls == [] and torch.equal(again.plain, first.plain) and torch.equal(again.mirrored, first.mirrored)
     # a damaged file is ignored with a warning, embedded again and rewritten
     files[0].write_bytes(b"not a torch file")
     with caplog.at_level("WARNING", logger="lrfr.engine.frozen"):
-        rebuilt = HRFeatureCache.compute(net, faces, hflip=True, batch_size=2, progress=False, cache_dir=tmp_path)
+        rebuilt = FrozenFeatures.compute(net, faces, hflip=True, batch_size=2, progress=False, cache_dir=tmp_path)
     assert "computing the features again" in caplog.text and len(calls) == 3 * 2  # 3 batches, plain + mirrored
     assert torch.equal(rebuilt.plain, first.plain)
-    HRFeatureCache.compute(net, faces, hflip=True, batch_size=2, progress=False, cache_dir=tmp_path)
+    FrozenFeatures.compute(net, faces, hflip=True, batch_size=2, progress=False, cache_dir=tmp_path)
     assert len(calls) == 6  # read back
     # another flip setting, other pixels, another recognizer: each embeds afresh, into its own file
-    HRFeatureCache.compute(net, faces, hflip=False, batch_size=2, progress=False, cache_dir=tmp_path)
+    FrozenFeatures.compute(net, faces, hflip=False, batch_size=2, progress=False, cache_dir=tmp_path)
     assert len(calls) == 6 + 3
     other = DecodedFaces(faces.images.clone(), faces.labels)
     other.images[3, 0, 0, 0] ^= 1
-    HRFeatureCache.compute(net, other, hflip=True, batch_size=2, progress=False, cache_dir=tmp_path)
+    FrozenFeatures.compute(net, other, hflip=True, batch_size=2, progress=False, cache_dir=tmp_path)
     assert len(calls) == 9 + 6
     with torch.no_grad():
         next(net.parameters()).mul_(1.01)
-    HRFeatureCache.compute(net, faces, hflip=True, batch_size=2, progress=False, cache_dir=tmp_path)
+    FrozenFeatures.compute(net, faces, hflip=True, batch_size=2, progress=False, cache_dir=tmp_path)
     assert len(calls) == 15 + 6 and len(list(tmp_path.glob("frozen-features-*.pt"))) == 4
 
 

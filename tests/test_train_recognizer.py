@@ -6,7 +6,8 @@ import torch
 from lrfr.config import from_dict
 from lrfr.io import write_image
 from lrfr.engine.checkpoint import load_checkpoint
-from lrfr.recipes.recognizer.recipe import NonFiniteLossError, train_recognizer
+from lrfr.engine.loop import NonFiniteLossError
+from lrfr.recipes.recognizer.recipe import train_recognizer
 from lrfr.recipes.recognizer.config import RecognizerPipeline
 
 

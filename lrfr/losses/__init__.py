@@ -41,9 +41,11 @@ from lrfr.losses.landmark import FacialAttentionLoss, HeatmapLoss, attention_map
 from lrfr.losses.perceptual import PerceptualLoss  # noqa: E402
 from lrfr.losses.pixel import CharbonnierLoss, L1Loss, MSELoss  # noqa: E402
 
-LOSS_REGISTRY.register("l1")(L1Loss)
-LOSS_REGISTRY.register("mse")(MSELoss)
-LOSS_REGISTRY.register("charbonnier")(CharbonnierLoss)
+#: the pixel losses by name: registered from this one table, and the choices of every config's ``pixel`` key
+PIXEL_LOSS_CLASSES = {"mse": MSELoss, "l1": L1Loss, "charbonnier": CharbonnierLoss}
+PIXEL_LOSSES = tuple(PIXEL_LOSS_CLASSES)
+for _name, _cls in PIXEL_LOSS_CLASSES.items():
+    LOSS_REGISTRY.register(_name)(_cls)
 LOSS_REGISTRY.register("perceptual")(PerceptualLoss)
 LOSS_REGISTRY.register("gan")(GANLoss)
 LOSS_REGISTRY.register("super_identity")(SuperIdentityLoss)
@@ -68,7 +70,7 @@ def build_extractor(name: str, **kwargs: Any):
 
 __all__ = [
     "LOSS_REGISTRY", "EXTRACTOR_REGISTRY", "build_loss", "build_extractor",
-    "L1Loss", "MSELoss", "CharbonnierLoss", "PerceptualLoss", "GANLoss", "GAN_KINDS", "gradient_penalty",
+    "L1Loss", "MSELoss", "CharbonnierLoss", "PerceptualLoss", "GANLoss", "GAN_KINDS", "PIXEL_LOSSES", "gradient_penalty",
     "SuperIdentityLoss", "normalized_distance", "VGG19Features", "RecognizerFeatures", "vgg19_layers",
     "WeightedLoss", "CFaceLoss", "cface_terms",
     "FacialAttentionLoss", "HeatmapLoss", "attention_map", "minmax_normalize",

@@ -50,13 +50,14 @@ from lrfr.recipes.cface.config import (
     stage_schedule,
     stages_of,
 )
-from lrfr.recipes.cface.stages import CFaceGANRecipe, FaceUnion, RecognizerUpdate, super_resolve_all
+from lrfr.recipes.cface.stages import CFaceGANRecipe, FaceUnion, RecognizerUpdate
 from lrfr.engine.checkpoint import load_checkpoint
 from lrfr.engine.training_set import build_training_set
 from lrfr.engine.distributed import barrier
 from lrfr.engine import stages as stages_engine
 from lrfr.engine.loop import CHECKPOINT, LoopSettings, Validator, speed_settings
-from lrfr.recipes.cface.triplets import HRFeatureCache, TripletSampler
+from lrfr.engine.frozen import FrozenFeatures, super_resolve_all
+from lrfr.recipes.cface.triplets import TripletSampler
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class CFaceTrainer:
                             "or a device with other rounding); using the saved table", path)
             return miner
         if features is None:
-            cache = HRFeatureCache.compute(self.load_recognizer(), self.data, hflip=False,
+            cache = FrozenFeatures.compute(self.load_recognizer(), self.data, hflip=False,
                                            batch_size=self.cfg.stage2.batch_size, workers=self.cfg.data.workers,
                                            progress=self.progress, cache_dir=self.cfg.data.cache_dir or None)
             features = cache.plain.numpy()
@@ -192,7 +193,7 @@ class CFaceTrainer:
 
         cfg = self.cfg
         cnn_r = self.load_recognizer()
-        cache = HRFeatureCache.compute(cnn_r, self.data, hflip=cfg.augment.hflip, batch_size=cfg.stage2.batch_size,
+        cache = FrozenFeatures.compute(cnn_r, self.data, hflip=cfg.augment.hflip, batch_size=cfg.stage2.batch_size,
                                        workers=cfg.data.workers, progress=self.progress,
                                        cache_dir=cfg.data.cache_dir or None)
         miner = self.compare_faces(cache.plain.numpy())

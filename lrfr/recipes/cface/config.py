@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
+
 
 from lrfr.config import ConfigError, bound_problems, bounded, dump_toml, section
 from lrfr.engine.sections import OptimConfig, RunConfig

@@ -30,10 +30,10 @@ from lrfr.engine.optim import build_optimizer, build_step_schedule, set_learning
 from lrfr.recipes.cface.config import ADDED_KEYS
 from lrfr.recipes.sr.config import SRPipeline
 from lrfr.recipes.sr.recipe import SRRecipe
-from lrfr.engine.frozen import super_resolve_all
-from lrfr.recipes.cface.triplets import HRFeatureCache, TripletSampler
+from lrfr.engine.frozen import FrozenFeatures
+from lrfr.recipes.cface.triplets import TripletSampler
 
-__all__ = ["CFaceGANRecipe", "RecognizerUpdate", "FaceUnion", "super_resolve_all"]
+__all__ = ["CFaceGANRecipe", "RecognizerUpdate", "FaceUnion"]
 
 
 class RecognizerUpdate:
@@ -97,7 +97,7 @@ class CFaceGANRecipe(SRRecipe):
     """
 
     def __init__(self, sr_cfg: SRPipeline, *, data, sampler: TripletSampler, cface, config_text: str,
-                 steps_key: str, cache: HRFeatureCache | None = None, fr: RecognizerUpdate | None = None,
+                 steps_key: str, cache: FrozenFeatures | None = None, fr: RecognizerUpdate | None = None,
                  discriminator_init: str | Path = "", progress: bool = True):
         if cache is None and fr is None:
             raise ValueError("CFaceGANRecipe: give the HR feature cache (frozen CNN^R) or the CNN^R update")

@@ -8,7 +8,7 @@ identity, are Table 6's ablation), and which triplets are mirrored (horizontal f
 whole triplet at once). The LR input is degraded from HR_o by the recipe. Because every draw is a
 pure function of ``(seed, step)``, a resumed run draws exactly the triplets an uninterrupted one would.
 
-:class:`HRFeatureCache` (:class:`lrfr.engine.frozen.FrozenFeatures`) holds CNN^R's identity features of
+:class:`lrfr.engine.frozen.FrozenFeatures` holds CNN^R's identity features of
 every HR training image — and of its mirror image when flips are drawn — computed once: while CNN^R is
 frozen (stage 1) the features of HR_o and HR_c never change, so a step only runs CNN^R on its SR output.
 
@@ -25,12 +25,10 @@ import numpy as np
 import torch
 
 from lrfr.engine.batches import EpochBatches, flip_mask, step_generator
-from lrfr.engine.frozen import FrozenFeatures
 
-__all__ = ["Triplets", "TripletSampler", "HRFeatureCache", "COMPARE_STREAM"]
+__all__ = ["Triplets", "TripletSampler", "COMPARE_STREAM"]
 
 #: CNN^R's features of every HR training face, computed once (the engine's cache of a frozen network)
-HRFeatureCache = FrozenFeatures
 
 #: the step_generator stream the compare faces are drawn from
 COMPARE_STREAM = 2

@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from lrfr.engine.batches import EpochBatches, draw_batch
 from lrfr.engine.training_set import build_training_set
 from lrfr.engine.optim import build_optimizer, build_step_schedule, set_learning_rate
-from lrfr.engine.loop import NonFiniteLossError, Recipe, Validator, settings_for, train
+from lrfr.engine.loop import Recipe, Validator, settings_for, train
 from lrfr.recipes.recognizer.config import MARGIN_ADDED_KEYS, RecognizerPipeline
 
-__all__ = ["RecognizerRecipe", "train_recognizer", "build_training_set", "NonFiniteLossError"]
+__all__ = ["RecognizerRecipe", "train_recognizer"]
 
 
 def _build(cfg: RecognizerPipeline, n_classes: int, device: torch.device, model=None):

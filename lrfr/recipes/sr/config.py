@@ -24,11 +24,10 @@ from typing import Any
 from lrfr.config import bounded, section
 from lrfr.engine.sections import AugmentConfig, DataConfig, HeldOutConfig, OptimConfig, RunConfig
 
-#: the pixel losses and GAN losses lrfr.losses registers (tests/test_config.py keeps these in step;
-#: named here so that reading a config imports no torch)
-PIXEL_LOSSES = ("mse", "l1", "charbonnier")
-GAN_LOSSES = ("vanilla", "ragan", "wgan")
-EXTRACTORS = ("recognizer", "vgg19")
+#: the pixel losses and GAN kinds of the loss library, and its feature extractors: read from it, defined once
+from lrfr.losses import EXTRACTOR_REGISTRY, GAN_KINDS as GAN_LOSSES, PIXEL_LOSSES  # noqa: E402
+
+EXTRACTORS = tuple(EXTRACTOR_REGISTRY.names())
 
 
 def degradation_spec(text: str) -> None:
