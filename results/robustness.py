@@ -61,12 +61,16 @@ def cells(spec: dict):
                 yield row, col, "cross", "celeba", "celeba"
 
 
+def part_file(spec: dict, row: dict, col: dict, setting: str, protocol: str, data: str) -> Path:
+    key = json.dumps([row, col, setting, protocol, data, Path(spec["scorer"]).name], sort_keys=True)
+    return Path(spec["work"]) / f"cell-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+
+
 def score(spec: dict, row: dict, col: dict, setting: str, protocol: str, data: str, progress: bool) -> dict:
     """One cell, from its part file when it was scored before."""
     import lrfr
 
-    key = json.dumps([row, col, setting, protocol, data, Path(spec["scorer"]).name], sort_keys=True)
-    part = Path(spec["work"]) / f"cell-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    part = part_file(spec, row, col, setting, protocol, data)
     if part.is_file():
         return json.loads(part.read_text())
     print(f"[robustness] {row['label']} | {col['label']} | {setting} | {protocol}", flush=True)
@@ -210,12 +214,15 @@ def main(argv=None) -> None:
     spec = load()
     done = []
     for row, col, setting, protocol, data in cells(spec):
+        part = part_file(spec, row, col, setting, protocol, data)
         if (args.rows is None or row["label"] in args.rows) and (args.columns is None or col["label"] in args.columns):
             missing = [f for f in (row["front_end"], row["probe"]) if f not in ("", "bicubic") and not Path(f).is_file()]
             if missing:
                 print(f"[robustness] skipped {row['label']}: {missing[0]} not found", flush=True)
                 continue
             done.append(score(spec, row, col, setting, protocol, data, not args.quiet))
+        elif part.is_file():  # scored by an earlier call: in the table too
+            done.append(json.loads(part.read_text()))
     import pandas as pd
 
     flat = [{"row": d["row"], "column": d["column"], "setting": d["setting"], "protocol": d["protocol"],
