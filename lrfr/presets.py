@@ -29,6 +29,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("lr14x12", "clean low-resolution faces about 14x12 px (bicubic-like down-scaling, no camera noise), "
                       "against HR enrolment photos: the distilled MobileFaceNet of pipelines/distill_celeba.toml",
            dict(front_end="bicubic", weights=GALLERY_RECOGNIZER, probe_weights="packaged:lr_mobilefacenet_celeba.pt")),
+    Preset("camera", "low-resolution faces from real cameras: any size from 8 to about 28 px, unknown down-scaling, "
+                     "blur, sensor noise, JPEG: the robust MobileFaceNet of pipelines/distill_robust.toml",
+           dict(front_end="bicubic", weights=GALLERY_RECOGNIZER, probe_weights="packaged:lr_mobilefacenet_robust.pt")),
     Preset("hr", "probes at full resolution (112x96 aligned faces): the gallery recognizer embeds both sides",
            dict(front_end="bicubic", weights=GALLERY_RECOGNIZER)),
     Preset("bicubic", "the baseline, for comparison: bicubic up-scaling and the HR recognizer on the probes "
