@@ -207,6 +207,7 @@ def main(argv=None) -> None:
     p.add_argument("--pin", default=None, metavar="RUN", help="commit a finished robust-student run folder first")
     p.add_argument("--rows", nargs="*", default=None, help="score only these row labels")
     p.add_argument("--columns", nargs="*", default=None, help="score only these column labels")
+    p.add_argument("--protocols", nargs="*", default=None, help="score only these protocols (lfw, blufr, celeba)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     if args.pin:
@@ -215,7 +216,8 @@ def main(argv=None) -> None:
     done = []
     for row, col, setting, protocol, data in cells(spec):
         part = part_file(spec, row, col, setting, protocol, data)
-        if (args.rows is None or row["label"] in args.rows) and (args.columns is None or col["label"] in args.columns):
+        if ((args.rows is None or row["label"] in args.rows) and (args.columns is None or col["label"] in args.columns)
+                and (args.protocols is None or protocol in args.protocols)):
             missing = [f for f in (row["front_end"], row["probe"]) if f not in ("", "bicubic") and not Path(f).is_file()]
             if missing:
                 print(f"[robustness] skipped {row['label']}: {missing[0]} not found", flush=True)

@@ -190,3 +190,41 @@ def test_the_packaged_low_resolution_recognizer_is_the_committed_student():
     assert meta["front_end"] == "bicubic" and meta["also_trained_on"] and meta["teacher"]["arch"] == "mobilefacenet"
     model = recognition.load(weights=path)
     assert model.arch == "mobilefacenet" and model(torch.rand(2, 3, 112, 96)).shape == (2, 128)
+
+
+def test_the_packaged_robust_recognizer_is_the_committed_robust_student():
+    """packaged:lr_mobilefacenet_robust.pt is results/weights/distill_robust.pt byte for byte (hashed in training.json),
+    a MobileFaceNet that records its teacher, its sizes and degradation families and every source it saw."""
+    import json
+
+    from lrfr import recognition
+    from lrfr.fingerprint import file_sha256
+    from lrfr.recognition.weights import read_weights
+
+    results = Path(__file__).resolve().parents[1] / "results"
+    facts = json.loads((results / "weights" / "training.json").read_text())["bicubic+robust student"]
+    path = packaged_path("lr_mobilefacenet_robust.pt")
+    assert file_sha256(path) == facts["sha256"] == file_sha256(results / "weights" / "distill_robust.pt")
+    meta = read_weights(path)["meta"]
+    assert meta["lr_long_side"] == [7, 28] and len(meta["degradation_mix"]) == 8
+    assert any(s.startswith("unlabelled:") and "faces-utk" in s for s in meta["also_trained_on"])
+    assert meta["teacher"]["sha256"] == read_weights(packaged_path("mobilefacenet_casia.pt"))["meta"]["source_sha256"]
+    assert facts["recognizer_steps"] == 5500 and facts["recognizer_images"] == 352_000
+    model = recognition.load(weights=path)
+    assert model.arch == "mobilefacenet" and model(torch.rand(2, 3, 112, 96)).shape == (2, 128)
+
+
+@pytest.mark.realdata
+def test_the_robust_student_reproduces_its_lfw_subset_accuracy(lfw_root, mobilefacenet_weights, tmp_path):
+    """The committed robust student, behind bicubic, scores its pinned accuracy on the fixed 600-pair LFW subset."""
+    import json
+
+    import lrfr
+    from lrfr.results.scoring import subset_pairs
+
+    results = Path(__file__).resolve().parents[1] / "results"
+    pinned = json.loads((results / "weights" / "training.json").read_text())["bicubic+robust student"]
+    root = subset_pairs(lfw_root, tmp_path / "lfw600", per_fold=30)
+    table = lrfr.evaluate("bicubic", protocol="lfw", data=root, recognizer="mobilefacenet", weights=mobilefacenet_weights,
+                          probe_weights=results / "weights" / "distill_robust.pt", scale=8, progress=False)
+    assert table.iloc[0]["accuracy_mean"] == pytest.approx(pinned["lfw_subset600_both_low"], abs=1e-9)
