@@ -38,7 +38,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,9 @@ from lrfr.weights import DEFAULT_RECOGNIZER, packaged_path
 from lrfr.embedding import HR, ON_BAD_IMAGE, extract_features, model_key, sr_name
 from lrfr.feature_store import Extracted
 from lrfr.fingerprint import module_digest
+
+if TYPE_CHECKING:
+    from lrfr.protocols import Protocol, ProtocolData, ProtocolResult
 
 #: ``both_low``: gallery and probes (both images of a pair) degraded and super-resolved;
 #: ``cross``: gallery / first image at HR, probes / second image LR → SR
@@ -315,6 +318,216 @@ def _as_list(x) -> list:
     return list(x)
 
 
+def _checked_inputs(on_bad_image: str, setting: str, degrade: str, backend: str, device, data, workdir, progress: bool,
+                    recognizer, weights) -> tuple[str, torch.device, Path, Path | None]:
+    """The checks every :func:`evaluate` call makes first, gallery protocols included (apart from
+    :func:`plan_evaluation` because the gallery protocols branch off between the two): ``(spec, device,
+    root, workdir)``, the degradation spec canonical and the data root found (the SynthFaces test set,
+    exported, when ``data`` is ``None``)."""
+    from lrfr.data.degradations import canonical
+
+    if on_bad_image not in ON_BAD_IMAGE:
+        raise ValueError(f"on_bad_image must be one of {', '.join(ON_BAD_IMAGE)}; got {on_bad_image!r}")
+    if setting not in SETTINGS:
+        raise ValueError(f"setting must be one of {', '.join(SETTINGS)}; got {setting!r}")
+    spec = canonical(degrade)
+    if backend == "onnxruntime":  # before any image is read
+        from lrfr.recognition.onnx_backend import require_onnxruntime
+
+        require_onnxruntime()
+    device = resolve_device(device)
+    workdir = Path(workdir) if workdir is not None else None
+    root = Path(data) if data is not None else default_synth_data(workdir, progress)
+    if not root.exists():
+        raise FileNotFoundError(f"data root not found: {root}")
+    if data is not None and recognizer is None and weights is None and not _is_synthfaces(root):
+        import warnings
+
+        from lrfr.errors import LrfrWarning
+
+        # stacklevel 3: the warning names the line that called evaluate
+        warnings.warn(f"scoring {root} with the packaged SynthFaces recognizer ({DEFAULT_RECOGNIZER}: trained on "
+                      "synthetic faces, meaningful on SynthFaces only); for real faces pass recognizer= and weights= "
+                      "(lrfr evaluate --recognizer mobilefacenet --weights FILE)", LrfrWarning, stacklevel=3)
+    return spec, device, root, workdir
+
+
+def _is_gallery_call(names: list) -> bool:
+    """Whether ``names`` are gallery protocols (:data:`GALLERY_PROTOCOLS`), which a call may not mix with others."""
+    if not any(isinstance(p, str) and p in GALLERY_PROTOCOLS for p in names):
+        return False
+    if not all(isinstance(p, str) and p in GALLERY_PROTOCOLS for p in names):
+        raise ValueError(f"evaluate: the gallery protocols ({', '.join(GALLERY_PROTOCOLS)}) read their own folder "
+                         f"layout; evaluate them in a call of their own (got {names})")
+    return True
+
+
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """What an :func:`evaluate` call resolved before it scores anything: the same for every (protocol,
+    front-end) cell. ``extract``: the keyword arguments of :func:`lrfr.embedding.extract_features`
+    but the protocol's ``flip`` (:meth:`extract_settings`); ``pinned``: ``table.attrs["pinned"]``
+    without the per-cell ``sr_sha256`` and ``protocol_config_sha256``."""
+
+    root: Path
+    workdir: Path | None
+    spec: str
+    recognizers: RecognizerPair
+    srs: tuple
+    protocols: tuple
+    setting: str
+    scale: int
+    degrade_seed: int
+    precision: str
+    backend: str
+    on_bad_image: str
+    identity: bool
+    fast: bool
+    n_pairs: int | None
+    pairs_seed: int
+    extract: dict
+    pinned: dict
+
+    def extract_settings(self, proto: Protocol) -> dict:
+        """The keyword arguments of :func:`lrfr.embedding.extract_features` for ``proto``'s cells."""
+        return dict(self.extract, flip=proto.flip)
+
+
+def plan_evaluation(sr_model, names: list, *, spec: str, device: torch.device, root: Path, workdir: Path | None,
+                    recognizer, weights, probe_recognizer, probe_weights, scale: int, batch_size: int, progress: bool,
+                    cache: bool, on_bad_image: str, setting: str, degrade_seed: int, identity: bool, fast: bool,
+                    feature_dir, backend: str, n_pairs: int | None, pairs_seed: int) -> EvaluationPlan:
+    """The :class:`EvaluationPlan` of a call whose arguments :func:`_checked_inputs` passed (``spec``, ``device``,
+    ``root``, ``workdir``: what it returned; the rest as :func:`evaluate` takes them): the recognizers loaded, the
+    packaged front-ends found, the protocols configured, each with its progress bars under ``progress``."""
+    from lrfr import protocols as protocol_registry
+    from lrfr.weights import PACKAGED
+    from lrfr.weights import resolve as resolve_weights
+
+    recs = resolve_recognizers(recognizer, weights, probe_recognizer, probe_weights)
+    srs = tuple(resolve_weights(s) if isinstance(s, str) and s.startswith(PACKAGED) else s
+                for s in _as_list(sr_model)) or ("bicubic",)
+    protos = tuple(protocol_registry.get(p) for p in names)
+    if not protos:
+        raise ValueError("evaluate: no protocol given")
+    for proto in protos:  # one switch for every progress bar of the call
+        proto.set_progress(progress)
+    precision = "bf16" if fast else "fp32"
+    pinned = {"lrfr_version": lrfr_version(), **recs.names(), "degrade": spec, "degrade_seed": int(degrade_seed),
+              "setting": setting, "scale": scale, "embed_precision": precision}
+    extract = dict(scale=scale, degrade=spec, batch_size=batch_size, device=device, progress=progress, cache=cache,
+                   on_bad_image=on_bad_image, degrade_seed=degrade_seed, precision=precision, feature_dir=feature_dir,
+                   backend=backend)
+    return EvaluationPlan(root, workdir, spec, recs, srs, protos, setting, scale, degrade_seed, precision, backend,
+                          on_bad_image, identity, fast, n_pairs, pairs_seed, extract, pinned)
+
+
+def prepare_protocol(plan: EvaluationPlan, proto: Protocol) -> tuple[ProtocolData, int]:
+    """``(data, n_hr)``: ``proto``'s data as each of its cells scores it, the plan's pairs subset taken and,
+    in the cross setting, re-indexed (:func:`cross_resolution_data`; ``n_hr`` 0 otherwise)."""
+    prepared = proto.prepare(plan.root, workdir=plan.workdir)
+    if plan.n_pairs is not None:
+        if not prepared.has_pairs:
+            raise ValueError(f"n_pairs: {proto.name} has no pairs to take a subset of (pairs protocols: lfw, celeba)")
+        prepared = prepared.subset(plan.n_pairs, plan.pairs_seed)
+    if plan.setting == "cross":
+        return cross_resolution_data(prepared)
+    return prepared, 0
+
+
+@dataclass(frozen=True)
+class CellData:
+    """What a cell's protocol scores: ``data`` without the images that could not be read
+    (``on_bad_image="skip"``), their features and quality, and what leaving them out removed."""
+
+    data: ProtocolData
+    features: np.ndarray
+    psnr: np.ndarray
+    ssim: np.ndarray
+    removed: dict
+
+
+def leave_out_unread(proto: Protocol, prepared: ProtocolData, ex: Extracted) -> CellData:
+    """``prepared`` and its features ``ex`` without the images ``ex`` skipped and whatever used them."""
+    if not ex.skipped:
+        return CellData(prepared, ex.features, ex.psnr, ex.ssim, {"n_pairs_removed": 0})
+    # an image used at HR and LR in the cross setting is left out of both
+    bad = [i for i, p in enumerate(prepared.image_paths) if str(Path(p)) in ex.skipped]
+    data, removed = proto.without_images(prepared, bad)
+    keep = np.ones(len(prepared.image_paths), bool)
+    keep[bad] = False
+    return CellData(data, ex.features[keep], ex.psnr[keep], ex.ssim[keep], removed)
+
+
+@dataclass(frozen=True)
+class CellScore:
+    """One scored cell: its table row, the protocol's result, where the time went
+    (``table.attrs["seconds"]``), and what was left out (``table.attrs["skipped"]``; ``None``: nothing)."""
+
+    row: dict
+    result: ProtocolResult
+    seconds: dict
+    skipped: dict | None
+
+
+def score_cell(plan: EvaluationPlan, proto: Protocol, prepared: ProtocolData, n_hr: int, sr) -> CellScore:
+    """One (protocol, front-end) cell: ``prepared`` embedded through ``sr`` (its first ``n_hr`` images at HR),
+    the images that could not be read left out, the protocol run on the rest."""
+    ex = setting_features(prepared, n_hr, sr, plan.recognizers, **plan.extract_settings(proto))
+    kept = leave_out_unread(proto, prepared, ex)
+    t_protocol = time.perf_counter()
+    result = proto.run(kept.data, kept.features)
+    seconds = {**ex.seconds, "protocol": time.perf_counter() - t_protocol}
+    if plan.setting == "cross" and kept.data.has_gallery:
+        _blank_cross_verification(result)
+    skipped = None
+    if ex.skipped:
+        skipped = {"images": [{"path": p, "reason": r} for p, r in ex.skipped.items()], **kept.removed}
+    return CellScore(build_row(plan, proto, prepared, n_hr, sr, ex, kept, result.summary), result, seconds, skipped)
+
+
+def _finite_mean(x: np.ndarray) -> float:
+    return float(np.nanmean(x)) if np.isfinite(x).any() else np.nan
+
+
+def build_row(plan: EvaluationPlan, proto: Protocol, prepared: ProtocolData, n_hr: int, sr, ex: Extracted,
+              kept: CellData, summary: dict) -> dict:
+    """A cell's table row: what produced it (module doc, "Pinned results"), its images and their
+    quality, the columns the call's options add, then the protocol's ``summary``."""
+    is_hr = isinstance(sr, str) and sr == HR
+    row = {
+        "sr": sr_name(sr),
+        "protocol": proto.name,
+        "setting": plan.setting,
+        "scale": 1 if is_hr else plan.scale,
+        "degrade": "none" if is_hr else plan.spec,
+        "degrade_seed": int(plan.degrade_seed),
+        **plan.recognizers.names(hr_row=is_hr),
+        "sr_sha256": sr_sha256(sr),
+        "protocol_config_sha256": protocol_config_sha256(proto),
+        "lrfr_version": plan.pinned["lrfr_version"],
+        "n_images": len({str(p) for p in kept.data.image_paths}),
+        "psnr": _finite_mean(kept.psnr),
+        "ssim": _finite_mean(kept.ssim),
+        "embed_precision": plan.precision,
+        "backend": plan.backend,
+    }
+    if plan.n_pairs is not None:
+        row["pairs_subset"] = prepared.conventions["pairs"]
+    if plan.fast:
+        row.update(fast_check_faces=len(ex.check),
+                   fast_check_cosine_min=float(ex.check.min()) if len(ex.check) else np.nan,
+                   fast_check_cosine_mean=float(ex.check.mean()) if len(ex.check) else np.nan)
+    if plan.identity:
+        row["identity_similarity"] = identity_similarity(prepared, n_hr, sr, plan.recognizers, ex.features,
+                                                         **plan.extract_settings(proto))
+    if plan.on_bad_image == "skip":
+        row["n_images_skipped"] = len(ex.skipped)
+        row["n_pairs_removed"] = int(kept.removed["n_pairs_removed"])
+    row.update(summary)
+    return row
+
+
 def evaluate(
     sr_model: object | Sequence[object] = "bicubic",
     protocol: str | Sequence[str] = "blufr",
@@ -382,127 +595,34 @@ def evaluate(
         recognizer's input size, stops the run naming it. ``"skip"``: such images are left out
         with every pair that uses them, and reported (module doc).
     """
-    from lrfr import protocols as protocol_registry
-
-    from lrfr.data.degradations import canonical
-    from lrfr.weights import PACKAGED
-    from lrfr.weights import resolve as resolve_weights
-
-    if on_bad_image not in ON_BAD_IMAGE:
-        raise ValueError(f"on_bad_image must be one of {', '.join(ON_BAD_IMAGE)}; got {on_bad_image!r}")
-    if setting not in SETTINGS:
-        raise ValueError(f"setting must be one of {', '.join(SETTINGS)}; got {setting!r}")
-    spec = canonical(degrade)
-    if backend == "onnxruntime":  # before any image is read
-        from lrfr.recognition.onnx_backend import require_onnxruntime
-
-        require_onnxruntime()
-    device = resolve_device(device)
-    workdir = Path(workdir) if workdir is not None else None
-    root = Path(data) if data is not None else default_synth_data(workdir, progress)
-    if not root.exists():
-        raise FileNotFoundError(f"data root not found: {root}")
-    if data is not None and recognizer is None and weights is None and not _is_synthfaces(root):
-        import warnings
-
-        from lrfr.errors import LrfrWarning
-
-        warnings.warn(f"scoring {root} with the packaged SynthFaces recognizer ({DEFAULT_RECOGNIZER}: trained on "
-                      "synthetic faces, meaningful on SynthFaces only); for real faces pass recognizer= and weights= "
-                      "(lrfr evaluate --recognizer mobilefacenet --weights FILE)", LrfrWarning, stacklevel=2)
+    spec, device, root, workdir = _checked_inputs(on_bad_image, setting, degrade, backend, device, data, workdir,
+                                                  progress, recognizer, weights)
     names = _as_list(protocol)
-    if any(isinstance(p, str) and p in GALLERY_PROTOCOLS for p in names):
-        if not all(isinstance(p, str) and p in GALLERY_PROTOCOLS for p in names):
-            raise ValueError(f"evaluate: the gallery protocols ({', '.join(GALLERY_PROTOCOLS)}) read their own folder "
-                             f"layout; evaluate them in a call of their own (got {names})")
+    if _is_gallery_call(names):
         return gallery_protocol_table(_as_list(sr_model) or ["bicubic"], names, root, recognizer=recognizer,
                                       weights=weights, probe_recognizer=probe_recognizer, probe_weights=probe_weights,
                                       scale=scale, degrade=spec, degrade_seed=degrade_seed, device=device,
                                       batch_size=batch_size, on_bad_image=on_bad_image, progress=progress,
                                       backend=backend)
-    recs = resolve_recognizers(recognizer, weights, probe_recognizer, probe_weights)
-    srs = [resolve_weights(s) if isinstance(s, str) and s.startswith(PACKAGED) else s
-           for s in _as_list(sr_model)] or ["bicubic"]
-    protos = [protocol_registry.get(p) for p in _as_list(protocol)]
-    if not protos:
-        raise ValueError("evaluate: no protocol given")
-    for proto in protos:  # one switch for every progress bar of the call
-        if hasattr(proto.config, "progress"):
-            proto.config.progress = proto.config.progress and progress
-
-    precision = "bf16" if fast else "fp32"
-    pinned = {"lrfr_version": lrfr_version(), **recs.names(), "degrade": spec, "degrade_seed": int(degrade_seed),
-              "setting": setting, "scale": scale, "embed_precision": precision, "sr_sha256": {},
-              "protocol_config_sha256": {}}
+    plan = plan_evaluation(sr_model, names, spec=spec, device=device, root=root, workdir=workdir,
+                           recognizer=recognizer, weights=weights, probe_recognizer=probe_recognizer,
+                           probe_weights=probe_weights, scale=scale, batch_size=batch_size, progress=progress,
+                           cache=cache, on_bad_image=on_bad_image, setting=setting, degrade_seed=degrade_seed,
+                           identity=identity, fast=fast, feature_dir=feature_dir, backend=backend, n_pairs=n_pairs,
+                           pairs_seed=pairs_seed)
     rows, results, conventions, headline, skipped, seconds = [], {}, {}, {}, {}, {}
-    for proto in protos:
-        prepared = proto.prepare(root, workdir=workdir)
-        if n_pairs is not None:
-            if not prepared.has_pairs:
-                raise ValueError(f"n_pairs: {proto.name} has no pairs to take a subset of (pairs protocols: lfw, celeba)")
-            prepared = prepared.subset(n_pairs, pairs_seed)
-        n_hr = 0
-        if setting == "cross":
-            prepared, n_hr = cross_resolution_data(prepared)
-        conventions[proto.name] = getattr(prepared, "conventions", None) or getattr(proto, "conventions", {})
-        proto_sha = pinned["protocol_config_sha256"][proto.name] = protocol_config_sha256(proto)
-        for sr in srs:
-            extract = dict(scale=scale, flip=proto.flip, degrade=spec, batch_size=batch_size, device=device,
-                           progress=progress, cache=cache, on_bad_image=on_bad_image, degrade_seed=degrade_seed,
-                           precision=precision, feature_dir=feature_dir, backend=backend)
-            ex = setting_features(prepared, n_hr, sr, recs, **extract)
-            data, feats, q_psnr, q_ssim = prepared, ex.features, ex.psnr, ex.ssim
-            removed = {"n_pairs_removed": 0}
-            if ex.skipped:  # (an image used at HR and LR in the cross setting is left out of both)
-                bad = [i for i, p in enumerate(prepared.image_paths) if str(Path(p)) in ex.skipped]
-                data, removed = proto.without_images(prepared, bad)
-                keep = np.ones(len(prepared.image_paths), bool)
-                keep[bad] = False
-                feats, q_psnr, q_ssim = feats[keep], q_psnr[keep], q_ssim[keep]
-                skipped[proto.name] = {
-                    "images": [{"path": p, "reason": r} for p, r in ex.skipped.items()],
-                    **removed,
-                }
-            name = sr_name(sr)
-            t_protocol = time.perf_counter()
-            result = proto.run(data, feats)
-            seconds[(name, proto.name)] = {**ex.seconds, "protocol": time.perf_counter() - t_protocol}
-            if setting == "cross" and data.has_gallery:
-                _blank_cross_verification(result)
-            results[(name, proto.name)] = result
-            headline[proto.name] = list(result.headline)
-            is_hr = isinstance(sr, str) and sr == HR
-            pinned["sr_sha256"][name] = sr_sha = sr_sha256(sr)
-            row = {
-                "sr": name,
-                "protocol": proto.name,
-                "setting": setting,
-                "scale": 1 if is_hr else scale,
-                "degrade": "none" if is_hr else spec,
-                "degrade_seed": int(degrade_seed),
-                **recs.names(hr_row=is_hr),
-                "sr_sha256": sr_sha,
-                "protocol_config_sha256": proto_sha,
-                "lrfr_version": pinned["lrfr_version"],
-                "n_images": len({str(p) for p in data.image_paths}),
-                "psnr": float(np.nanmean(q_psnr)) if np.isfinite(q_psnr).any() else np.nan,
-                "ssim": float(np.nanmean(q_ssim)) if np.isfinite(q_ssim).any() else np.nan,
-                "embed_precision": precision,
-                "backend": backend,
-            }
-            if n_pairs is not None:
-                row["pairs_subset"] = prepared.conventions["pairs"]
-            if fast:
-                row.update(fast_check_faces=len(ex.check),
-                           fast_check_cosine_min=float(ex.check.min()) if len(ex.check) else np.nan,
-                           fast_check_cosine_mean=float(ex.check.mean()) if len(ex.check) else np.nan)
-            if identity:
-                row["identity_similarity"] = identity_similarity(prepared, n_hr, sr, recs, ex.features, **extract)
-            if on_bad_image == "skip":
-                row["n_images_skipped"] = len(ex.skipped)
-                row["n_pairs_removed"] = int(removed["n_pairs_removed"])
-            row.update(result.summary)
-            rows.append(row)
+    for proto in plan.protocols:
+        prepared, n_hr = prepare_protocol(plan, proto)
+        # a protocol whose prepare recorded no conventions is described by its own
+        conventions[proto.name] = prepared.conventions or proto.conventions
+        for sr in plan.srs:
+            cell = score_cell(plan, proto, prepared, n_hr, sr)
+            key = (cell.row["sr"], proto.name)
+            results[key], seconds[key] = cell.result, cell.seconds
+            headline[proto.name] = list(cell.result.headline)
+            if cell.skipped is not None:
+                skipped[proto.name] = cell.skipped
+            rows.append(cell.row)
     from lrfr.report import ResultTable
 
     table = ResultTable(rows)
@@ -510,7 +630,9 @@ def evaluate(
     table.attrs["conventions"] = conventions
     table.attrs["headline"] = headline
     table.attrs["data"] = str(root)
-    table.attrs["pinned"] = pinned
+    # keyed in the order the cells first named each front-end and protocol
+    table.attrs["pinned"] = {**plan.pinned, "sr_sha256": {r["sr"]: r["sr_sha256"] for r in rows},
+                             "protocol_config_sha256": {r["protocol"]: r["protocol_config_sha256"] for r in rows}}
     table.attrs["seconds"] = seconds
     if on_bad_image == "skip":
         table.attrs["skipped"] = skipped
@@ -549,8 +671,7 @@ def calibrate(sr: object = "hr", protocol: str = "lfw", data: str | Path | None 
         raise FileNotFoundError(f"data root not found: {root}")
     recs = resolve_recognizers(recognizer, weights, probe_recognizer, probe_weights)
     proto = protocol_registry.get(protocol)
-    if hasattr(proto.config, "progress"):
-        proto.config.progress = proto.config.progress and progress
+    proto.set_progress(progress)
     prepared = proto.prepare(root, workdir=workdir)
     n_hr = 0
     if setting == "cross":

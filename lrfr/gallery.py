@@ -1,8 +1,8 @@
 """``lrfr.Gallery``: enrolment photos in, a searchable watchlist out; low-resolution probes in, identities out.
 
-    g = lrfr.Gallery.build("enrol/", preset="lr14x12")           # one sub-folder per identity, HR photos
+    g = lrfr.Gallery.build("enrol/", preset="camera")           # one sub-folder per identity, HR photos
     g.save("watchlist.lrfr")
-    table = lrfr.Gallery.load("watchlist.lrfr").search("probes/", preset="lr14x12", k=5, threshold=0.45)
+    table = lrfr.Gallery.load("watchlist.lrfr").search("probes/", preset="camera", k=5, threshold=0.45)
     table.attrs["summary"]                                         # probes, accepted, rejected, rank-1 ...
 
 A gallery holds one feature per enrolment image, embedded by the pipeline's **gallery recognizer**

@@ -15,7 +15,7 @@ ran), on folders under ``runs/deploy/`` (made here, never committed):
 2. ``lrfr degrade PROBES-HR PROBES --scale 8``: every probe 14x12 (antialiased bicubic), PNG;
 3. ``lrfr index build`` / ``lrfr index search --preset P`` on lfw-watchlist for every preset: rank-1/5 of the
    known probes (and, by ``lrfr.evaluate(protocol="watchlist")``, DIR at FPIR 1% / 10%);
-4. ``lrfr calibrate --open-set`` on lfw-calib for galleries of 200 and 20 identities at FPIR 1% and 10%, checked
+4. ``lrfr calibrate --open-set`` (presets camera and lr14x12) on lfw-calib for galleries of 200 and 20 identities at FPIR 1% and 10%, checked
    by ``lrfr index search --calibration`` on lfw-check (200 identities) and celeba-check (20); beside it the
    per-pair FAR thresholds of ``lrfr calibrate --protocol lfw --setting cross`` (1e-2, 1e-3), searched the same way.
 """
@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "runs" / "deploy"
 OUT_JSON, OUT_MD = REPO / "results" / "deployment.json", REPO / "results" / "deployment.md"
 PRESETS_SHOWN = ("bicubic", "srgan", "lr14x12", "camera")
+OPEN_SET_PRESETS = ("camera", "lr14x12")  # the probe pipelines whose open-set thresholds are checked
+FAR_PRESET = "lr14x12"
 FPIRS = (0.01, 0.1)
 DOCS = REPO / "docs" / "deployment.md"
 BEGIN = "<!-- deployment figures: written by `python results/deployment.py`; do not edit -->"
@@ -89,31 +91,45 @@ def presets_table() -> list[dict]:
 
 def open_set_table() -> list[dict]:
     rows = []
-    checks = {200: ("lfw-check", "lfw-check-lr14x12"), 20: ("celeba-check", "celeba-check-lr14x12")}
-    indexes = {}
-    for n, (folder, stem) in checks.items():
-        indexes[n] = WORK / f"{stem}.lrfr"
-        lrfr_cmd("index", "build", "--data", str(WORK / folder / "enrol"), "--preset", "lr14x12", "--out", str(indexes[n]))
-        cal = WORK / f"openset-{n}.json"
-        lrfr_cmd("calibrate", "--open-set", "--enrol", str(WORK / "lfw-calib" / "enrol"), "--probes",
-                 str(WORK / "lfw-calib" / "probes"), "--preset", "lr14x12", "--gallery-size", str(n), "--fpir",
-                 *[str(f) for f in FPIRS], "--out", str(cal))
-        for f in FPIRS:
-            s = search(indexes[n], WORK / folder / "probes", "lr14x12", "--calibration", str(cal), "--fpir", str(f))
-            rows.append({"threshold": f"FPIR {f:g} (lrfr calibrate --open-set)", "check": folder, "identities": n,
-                         "value": s["threshold"], "measured_fpir": s["fpir"], "unknown_probes": s["unknown_probes"],
-                         "dir": s["dir"], "known_probes": s["known_probes"]})
-    far = WORK / "far.json"
-    lrfr_cmd("calibrate", "--protocol", "lfw", "--data", str(shared_folder() / "data" / "lfw"), "--setting", "cross",
-             "--sr", "bicubic", "--scale", "8", "--weights", "packaged:mobilefacenet_casia.pt", "--probe-weights",
-             "packaged:lr_mobilefacenet_celeba.pt", "--far", "1e-2", "1e-3", "--out", str(far))
-    for point in json.loads(far.read_text())["points"]:
-        for n, (folder, stem) in checks.items():
-            s = search(indexes[n], WORK / folder / "probes", "lr14x12", "--threshold", str(point["threshold"]))
-            rows.append({"threshold": f"per-pair FAR {point['far']:g} (lrfr calibrate, LFW pairs)", "check": folder,
-                         "identities": n, "value": s["threshold"], "measured_fpir": s["fpir"],
-                         "unknown_probes": s["unknown_probes"], "dir": s["dir"], "known_probes": s["known_probes"]})
+    checks = {200: "lfw-check", 20: "celeba-check"}
+    for preset in OPEN_SET_PRESETS:
+        indexes = {}
+        for n, folder in checks.items():
+            indexes[n] = WORK / f"{folder}-{preset}.lrfr"
+            lrfr_cmd("index", "build", "--data", str(WORK / folder / "enrol"), "--preset", preset, "--out",
+                     str(indexes[n]))
+            cal = WORK / f"openset-{preset}-{n}.json"
+            lrfr_cmd("calibrate", "--open-set", "--enrol", str(WORK / "lfw-calib" / "enrol"), "--probes",
+                     str(WORK / "lfw-calib" / "probes"), "--preset", preset, "--gallery-size", str(n), "--fpir",
+                     *[str(f) for f in FPIRS], "--out", str(cal))
+            for f in FPIRS:
+                s = search(indexes[n], WORK / folder / "probes", preset, "--calibration", str(cal), "--fpir", str(f))
+                rows.append(_check_row(preset, f"FPIR {f:g} (lrfr calibrate --open-set)", folder, n, s))
+        if preset == FAR_PRESET:  # the per-pair verification thresholds, for contrast: one preset is enough
+            rows += per_pair_far_rows(preset, indexes, checks)
     return rows
+
+
+def per_pair_far_rows(preset: str, indexes: dict, checks: dict) -> list[dict]:
+    from lrfr.presets import PRESETS
+
+    pipe = PRESETS[preset].pipeline
+    far = WORK / f"far-{preset}.json"
+    lrfr_cmd("calibrate", "--protocol", "lfw", "--data", str(shared_folder() / "data" / "lfw"), "--setting", "cross",
+             "--sr", "bicubic", "--scale", "8", "--weights", pipe["weights"], "--probe-weights",
+             pipe["probe_weights"], "--far", "1e-2", "1e-3", "--out", str(far))
+    rows = []
+    for point in json.loads(far.read_text())["points"]:
+        for n, folder in checks.items():
+            s = search(indexes[n], WORK / folder / "probes", preset, "--threshold", str(point["threshold"]))
+            rows.append(_check_row(preset, f"per-pair FAR {point['far']:g} (lrfr calibrate, LFW pairs)", folder, n, s))
+    return rows
+
+
+def _check_row(preset: str, threshold: str, folder: str, n: int, summary: dict) -> dict:
+    return {"preset": preset, "threshold": threshold, "check": folder, "identities": n, "value": summary["threshold"],
+            "measured_fpir": summary["fpir"], "unknown_probes": summary["unknown_probes"], "dir": summary["dir"],
+            "known_probes": summary["known_probes"]}
 
 
 def shared_folder() -> Path:
@@ -145,11 +161,11 @@ def markdown(doc: dict) -> str:
               "Calibrated on `lfw-calib` (1,000 enrolled LFW identities, 2,000 probes; none of the checks' people) for "
               "the gallery size of each check; measured FPIR = the share of the check's unknown probes accepted "
               "(exact 95% interval). The per-pair FAR thresholds are the verification calibration of LFW's pairs.", "",
-              "| threshold | check (gallery) | value | measured FPIR (95% CI) | unknown probes | DIR |",
-              "| --- | --- | --- | --- | --- | --- |"]
+              "| preset | threshold | check (gallery) | value | measured FPIR (95% CI) | unknown probes | DIR |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in doc["open_set"]:
         lo, hi = interval(r["measured_fpir"], r["unknown_probes"])
-        lines.append(f"| {r['threshold']} | {r['check']} ({r['identities']} identities) | {r['value']:.4f} | "
+        lines.append(f"| `{r['preset']}` | {r['threshold']} | {r['check']} ({r['identities']} identities) | {r['value']:.4f} | "
                      f"{100 * r['measured_fpir']:.1f}% ({100 * lo:.1f}–{100 * hi:.1f}) | {r['unknown_probes']} | "
                      f"{100 * r['dir']:.1f}% |")
     return "\n".join(lines) + "\n"

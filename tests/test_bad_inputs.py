@@ -309,7 +309,7 @@ CASES = [
     ("protocol-file-missing", lambda c: c.evaluate(c.lfw(), "--protocol", c.tmp / "none.toml"), [r"protocol file not found: .*none\.toml"]),
     # SR model files (lrfr evaluate --sr)
     ("sr-weights-truncated", lambda c: c.evaluate(c.lfw(), "--sr", c.truncate(c.sr_weights())), [r"sr\.pt", r"truncated|corrupt"]),
-    ("sr-weights-missing", lambda c: c.evaluate(c.lfw(), "--sr", c.tmp / "gone.pt"), [r"gone\.pt", r"not found"]),
+    ("sr-weights-missing", lambda c: c.evaluate(c.lfw(), "--sr", c.tmp / "gone.pt"), [r"gone\.pt", r"no such file"]),
     ("sr-weights-are-a-recognizer", lambda c: c.evaluate(c.lfw(), "--sr", c.weights()), [r"recognizer\.pt", r"recognizer", r"not an SR"]),
     ("sr-learned-name-alone", lambda c: c.evaluate(c.lfw(), "--sr", "srresnet"), [r"srresnet", r"untrained", r"model file"]),
     ("sr-unknown-name", lambda c: c.evaluate(c.lfw(), "--sr", "srgann"), [r"srgann", r"bicubic"]),

@@ -101,7 +101,7 @@ def test_bad_arguments(export, tiny_recognizer, tmp_path):
         lrfr.evaluate("bicubic", protocol="lfw", recognizer="mobilefacenet", data=export)
     with pytest.raises(KeyError, match="known"):
         lrfr.evaluate("bicubic", protocol="lfv", recognizer=tiny_recognizer, data=export)
-    with pytest.raises(KeyError, match="bicubic"):
+    with pytest.raises(ValueError, match="'bicubik': not 'bicubic', not a model file"):
         lrfr.evaluate("bicubik", protocol="lfw", recognizer=tiny_recognizer, data=export, workdir=tmp_path,
                       progress=False)
 

@@ -68,13 +68,15 @@ def test_the_onnxruntime_backend_gives_the_torch_features(tmp_path, monkeypatch)
     assert np.allclose(recognition.embed(onnx_net, faces, flip="concat"), b, atol=1e-5)
 
 
-def test_an_exported_student_searches_an_lrfr_gallery_in_the_cross_setting(tmp_path):
+@pytest.mark.parametrize("preset", ["camera", "lr14x12"])
+def test_an_exported_student_searches_an_lrfr_gallery_in_the_cross_setting(preset, tmp_path):
     import lrfr
     from lrfr.onnx_files import check_faces
+    from lrfr.presets import PRESETS
 
-    main(["export", "packaged:lr_mobilefacenet_celeba.pt", "--onnx", str(tmp_path / "student.onnx")])
-    torch_pipe = lrfr.ProbePipeline.preset("lr14x12")
-    onnx_pipe = lrfr.ProbePipeline.preset("lr14x12", probe_weights=str(tmp_path / "student.onnx"))
+    main(["export", PRESETS[preset].pipeline["probe_weights"], "--onnx", str(tmp_path / "student.onnx")])
+    torch_pipe = lrfr.ProbePipeline.preset(preset)
+    onnx_pipe = lrfr.ProbePipeline.preset(preset, probe_weights=str(tmp_path / "student.onnx"))
     assert onnx_pipe.cross  # accepted: the ONNX file names the teacher the student was distilled from
     lr = torch.nn.functional.interpolate(check_faces(4), size=(14, 12), mode="bicubic", antialias=True).clamp(0, 1)
     a, b = torch_pipe.embed_probes(lr), onnx_pipe.embed_probes(lr)

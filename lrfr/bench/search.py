@@ -2,7 +2,7 @@
 approximate indexes cost in recall on face-like features.
 
 (a) **Probes per second, end to end.** ``n_probes`` 14×12 PNG probe files (SynthFaces renders, degraded ×8 and
-    written like ``lrfr degrade`` writes them) searched through the ``lr14x12`` preset: reading, the front-end
+    written like ``lrfr degrade`` writes them) searched through the ``camera`` preset: reading, the front-end
     (bicubic to 112×96) and the probe recognizer are timed once per backend (torch, onnxruntime), the search
     alone once per gallery (size × kind); end-to-end probes/s = 1 / (seconds per probe read+embed + seconds per
     probe searched).
@@ -28,14 +28,14 @@ DIM = 128
 
 
 def face_statistics(n_identities: int, per_identity: int = 4, seed: int = 0) -> dict:
-    """Mean, between-identity and within-identity covariances of real embeddings (the lr14x12 preset's
+    """Mean, between-identity and within-identity covariances of real embeddings (the camera preset's
     gallery recognizer on SynthFaces renders; flip fusion off: 128-d)."""
     import torch
 
     from lrfr.data.synth import SynthFaces
     from lrfr.probe import ProbePipeline
 
-    pipe = ProbePipeline.preset("lr14x12", flip="none")
+    pipe = ProbePipeline.preset("camera", flip="none")
     ds = SynthFaces(n_identities=n_identities, images_per_identity=per_identity, size=(112, 96), seed=seed,
                     identity_offset=6_000_000)
     faces = torch.stack([ds[i][0] for i in range(len(ds))])
@@ -101,7 +101,7 @@ def gallery_job(n: int, n_probes: int, kinds: list, stats: dict, seed: int) -> d
 
 
 def embed_job(n_probes: int, backend: str, seed: int) -> dict:
-    """Seconds per probe to read 14×12 PNG files and embed them through the lr14x12 preset."""
+    """Seconds per probe to read 14×12 PNG files and embed them through the camera preset."""
     import tempfile
 
     import torch
@@ -117,7 +117,7 @@ def embed_job(n_probes: int, backend: str, seed: int) -> dict:
     lr = downsample(torch.stack([ds[i][0] for i in range(n_probes)]), 8)
     for i in range(n_probes):
         write_image(folder / f"p{i:05d}.png", to_uint8(lr[i]))
-    pipe = ProbePipeline.preset("lr14x12", backend=backend)
+    pipe = ProbePipeline.preset("camera", backend=backend)
     pipe.embed_probes(lr[:8])  # warm: an onnxruntime session opens (and the export is cached) once
     t = time.perf_counter()
     faces = read_faces(folder)

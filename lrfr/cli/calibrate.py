@@ -4,7 +4,7 @@ threshold at target FPIRs for a gallery of a stated size (see :mod:`lrfr.openset
 
     lrfr calibrate --protocol blufr --data /data/lfw --recognizer mobilefacenet --weights W.ckpt \\
                    --far 1e-2 1e-3 1e-4 --out threshold.json
-    lrfr calibrate --open-set --enrol enrol/ --probes probes/ --preset lr14x12 --gallery-size 1000 \\
+    lrfr calibrate --open-set --enrol enrol/ --probes probes/ --preset camera --gallery-size 1000 \\
                    --fpir 0.01 0.1 --out openset.json
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``lrfr index``: build a watchlist gallery from enrolment photos, and search it with low-resolution probes.
 
-    lrfr index build  --data enrol/ --preset lr14x12 --out watchlist.lrfr
-    lrfr index search --index watchlist.lrfr --images probes/ --preset lr14x12 [--k 5] [--threshold T |
+    lrfr index build  --data enrol/ --preset camera --out watchlist.lrfr
+    lrfr index search --index watchlist.lrfr --images probes/ --preset camera [--k 5] [--threshold T |
                       --calibration openset.json --fpir 0.01] [--csv out.csv] [--json out.json]
 
 Both go through one probe pipeline (:class:`lrfr.probe.ProbePipeline`): a front-end, a probe recognizer for
@@ -67,7 +67,7 @@ def register(sub) -> None:
     s.add_argument("--json", default=None, help="write the summary, the pipeline and the table to this JSON file")
     s.add_argument("--on-bad-image", choices=["error", "skip"], default="error",
                    help="an unreadable probe: stop naming it (default), or leave it out and list it")
-    s.add_argument("--rows", type=int, default=30, help="table rows printed (default 30; the files hold all)")
+    s.add_argument("--rows", type=int, default=30, help="table rows printed (default 30; 0: the summary line only; the files hold all)")
     s.set_defaults(handler=run_search)
 
 
@@ -180,9 +180,10 @@ def run_search(args) -> int:
         print(f"threshold {table.attrs['threshold']:.4f}: {table.attrs['threshold_source']}")
     with pd.option_context("display.max_rows", None, "display.width", 250, "display.max_colwidth", 80,
                            "display.float_format", "{:.4f}".format):
-        shown = display(table.head(args.rows))
-        print(shown.to_string(index=False))
-        if len(table) > len(shown):
+        shown = display(table.head(max(args.rows, 0)))
+        if len(shown):  # --rows 0: the summary line only
+            print(shown.to_string(index=False))
+        if len(shown) and len(table) > len(shown):
             print(f"... {len(table) - len(shown)} more rows (--rows N, or --csv / --json for all)")
     for name, reason in table.attrs["skipped"].items():
         print(f"skipped {name}: {reason}")

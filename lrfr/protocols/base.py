@@ -25,7 +25,8 @@ from lrfr.errors import LrfrError
 
 @dataclass
 class ProtocolData:
-    """What :meth:`Protocol.prepare` found: the images to embed plus protocol-specific arrays."""
+    """What :meth:`Protocol.prepare` found: the images to embed plus protocol-specific arrays, and
+    ``conventions``: how the protocol reads them (every built-in ``prepare`` records its protocol's)."""
 
     protocol: str
     root: Path
@@ -174,6 +175,10 @@ class Protocol:
     @property
     def conventions(self) -> dict[str, Any]:
         return {"protocol": self.name, "config": str(self.source) if self.source else None, "flip": self.flip}
+
+    def set_progress(self, on: bool) -> None:
+        """Turn the protocol's progress bars off unless ``on`` (a caller's one switch for every bar of its call);
+        bars its config turned off stay off. A protocol without progress bars has nothing to do."""
 
     def prepare(self, root: str | Path, workdir: str | Path | None = None) -> ProtocolData:  # pragma: no cover
         raise NotImplementedError

@@ -136,6 +136,9 @@ class BlufrProtocol(Protocol):
         if config.rank_over not in ("identity", "entry"):
             raise ValueError(f"{source}: rank_over must be 'identity' or 'entry'; got {config.rank_over!r}")
 
+    def set_progress(self, on: bool) -> None:
+        self.config.progress = self.config.progress and on
+
     @property
     def conventions(self) -> dict:
         c = self.config
