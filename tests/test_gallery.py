@@ -250,11 +250,12 @@ def test_cli_index_build_and_search(tmp_path, capsys):
                  "--device", "cpu", "--quiet"]) == 0
     import pandas as pd
 
-    table = pd.read_csv(csv)
-    assert len(table) == 6 and set(table.columns) >= {"probe", "rank", "name", "identity", "score"}
-    top = table[table["rank"] == 1]
-    assert [n.split("/")[-1] for n in top["name"]] == sorted(p.name for p in probes.iterdir())
-    assert top["score"].min() == pytest.approx(1.0, abs=1e-4)
+    table = pd.read_csv(csv)  # one row a probe: its best identity and image, then the next k - 1 identities
+    assert len(table) == 2 and set(table.columns) >= {"probe", "decision", "score", "best_identity", "best_match",
+                                                      "identity_2", "score_2", "identity_3", "score_3"}
+    assert [n.split("/")[-1] for n in table["best_match"]] == sorted(p.name for p in probes.iterdir())
+    assert table["score"].min() == pytest.approx(1.0, abs=1e-4)
+    assert (table["score_2"] <= table["score"]).all() and (table["score_3"] <= table["score_2"]).all()
 
     # LR probes, super-resolved with --sr bicubic; open-set with a threshold nobody reaches → unknown
     lr = tmp_path / "lr"
@@ -262,7 +263,7 @@ def test_cli_index_build_and_search(tmp_path, capsys):
     for p, img in zip(sorted(probes.iterdir()), to_uint8(downsample(hr, 8))):
         write_image(lr / p.name, img)
     capsys.readouterr()
-    assert main(["index", "search", "--index", str(out), "--images", str(lr), "--sr", "bicubic", "--scale", "8",
+    assert main(["index", "search", "--index", str(out), "--images", str(lr), "--sr", "bicubic",
                  "--threshold", "1.01", "--device", "cpu", "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "unknown" in printed and "Person_0_0001.png" in printed

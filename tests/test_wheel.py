@@ -122,3 +122,11 @@ print("ok")
 
     row = pd.read_csv(cwd / "out2" / "results.csv").iloc[0]
     assert row["sr_sha256"] == __import__("hashlib").sha256((REPO / "lrfr/weights/cface_celeba.pt").read_bytes()).hexdigest()
+
+
+def test_installed_wheel_exports_a_packaged_network_to_onnx(wheel_env):
+    """`lrfr export` from the installed package: the camera preset's probe recognizer, parity-checked as it is written."""
+    pytest.importorskip("onnxruntime")
+    cwd, env = wheel_env["cwd"], wheel_env["env"]
+    res = _run([wheel_env["lrfr"], "export", "packaged:lr_mobilefacenet_robust.pt", "--onnx", "robust.onnx"], cwd, env)
+    assert (cwd / "robust.onnx").stat().st_size > 1_000_000 and "cos" in res.stdout.lower()
