@@ -13,12 +13,15 @@ from lrfr.engine.outputs import export_copy, provenance, unfinished, write_run_o
 def run_distill(cfg, *, resume: bool = True, progress: bool = True, allow_changed: tuple[str, ...] = (),
                 stop_after: int | None = None) -> dict:
     from lrfr.devices import resolve_device
-    from lrfr.recipes.distill.recipe import build_front_end, train_distill
+    from lrfr.data.degradations import parse_mix
+    from lrfr.recipes.distill.recipe import build_front_end, check_lr_sizes, train_distill
     from lrfr.recognition import frozen_recognizer
     from lrfr.recognition.weights import recognizer_identity, save_recognizer
     from lrfr.validation import probe_validator_for
     from lrfr.weights import DEFAULT_RECOGNIZER, resolve
 
+    check_lr_sizes(cfg)  # settings errors before minutes of loading faces and the teacher
+    parse_mix(cfg.data.mix, cfg.data.degrade)
     device = resolve_device(cfg.run.device)
     validate = None
     if cfg.val.source != "none":
