@@ -365,9 +365,7 @@ def _is_gallery_call(names: list) -> bool:
 @dataclass(frozen=True)
 class EvaluationPlan:
     """What an :func:`evaluate` call resolved before it scores anything: the same for every (protocol,
-    front-end) cell. ``extract``: the keyword arguments of :func:`lrfr.embedding.extract_features`
-    but the protocol's ``flip`` (:meth:`extract_settings`); ``pinned``: ``table.attrs["pinned"]``
-    without the per-cell ``sr_sha256`` and ``protocol_config_sha256``."""
+    front-end) cell. Each setting is kept once; :meth:`extract_settings` and :meth:`pinned` are read from them."""
 
     root: Path
     workdir: Path | None
@@ -385,12 +383,25 @@ class EvaluationPlan:
     fast: bool
     n_pairs: int | None
     pairs_seed: int
-    extract: dict
-    pinned: dict
+    batch_size: int
+    device: torch.device
+    progress: bool
+    cache: bool
+    feature_dir: str | Path | None
+    lrfr_version: str
 
     def extract_settings(self, proto: Protocol) -> dict:
         """The keyword arguments of :func:`lrfr.embedding.extract_features` for ``proto``'s cells."""
-        return dict(self.extract, flip=proto.flip)
+        return dict(scale=self.scale, flip=proto.flip, degrade=self.spec, batch_size=self.batch_size,
+                    device=self.device, progress=self.progress, cache=self.cache, on_bad_image=self.on_bad_image,
+                    degrade_seed=self.degrade_seed, precision=self.precision, feature_dir=self.feature_dir,
+                    backend=self.backend)
+
+    def pinned(self) -> dict:
+        """``table.attrs["pinned"]`` without the per-cell ``sr_sha256`` and ``protocol_config_sha256``."""
+        return {"lrfr_version": self.lrfr_version, **self.recognizers.names(), "degrade": self.spec,
+                "degrade_seed": int(self.degrade_seed), "setting": self.setting, "scale": self.scale,
+                "embed_precision": self.precision}
 
 
 def plan_evaluation(sr_model, names: list, *, spec: str, device: torch.device, root: Path, workdir: Path | None,
@@ -412,14 +423,9 @@ def plan_evaluation(sr_model, names: list, *, spec: str, device: torch.device, r
         raise ValueError("evaluate: no protocol given")
     for proto in protos:  # one switch for every progress bar of the call
         proto.set_progress(progress)
-    precision = "bf16" if fast else "fp32"
-    pinned = {"lrfr_version": lrfr_version(), **recs.names(), "degrade": spec, "degrade_seed": int(degrade_seed),
-              "setting": setting, "scale": scale, "embed_precision": precision}
-    extract = dict(scale=scale, degrade=spec, batch_size=batch_size, device=device, progress=progress, cache=cache,
-                   on_bad_image=on_bad_image, degrade_seed=degrade_seed, precision=precision, feature_dir=feature_dir,
-                   backend=backend)
-    return EvaluationPlan(root, workdir, spec, recs, srs, protos, setting, scale, degrade_seed, precision, backend,
-                          on_bad_image, identity, fast, n_pairs, pairs_seed, extract, pinned)
+    return EvaluationPlan(root, workdir, spec, recs, srs, protos, setting, scale, degrade_seed,
+                          "bf16" if fast else "fp32", backend, on_bad_image, identity, fast, n_pairs, pairs_seed,
+                          batch_size, device, progress, cache, feature_dir, lrfr_version())
 
 
 def prepare_protocol(plan: EvaluationPlan, proto: Protocol) -> tuple[ProtocolData, int]:
@@ -505,7 +511,7 @@ def build_row(plan: EvaluationPlan, proto: Protocol, prepared: ProtocolData, n_h
         **plan.recognizers.names(hr_row=is_hr),
         "sr_sha256": sr_sha256(sr),
         "protocol_config_sha256": protocol_config_sha256(proto),
-        "lrfr_version": plan.pinned["lrfr_version"],
+        "lrfr_version": plan.lrfr_version,
         "n_images": len({str(p) for p in kept.data.image_paths}),
         "psnr": _finite_mean(kept.psnr),
         "ssim": _finite_mean(kept.ssim),
@@ -631,7 +637,7 @@ def evaluate(
     table.attrs["headline"] = headline
     table.attrs["data"] = str(root)
     # keyed in the order the cells first named each front-end and protocol
-    table.attrs["pinned"] = {**plan.pinned, "sr_sha256": {r["sr"]: r["sr_sha256"] for r in rows},
+    table.attrs["pinned"] = {**plan.pinned(), "sr_sha256": {r["sr"]: r["sr_sha256"] for r in rows},
                              "protocol_config_sha256": {r["protocol"]: r["protocol_config_sha256"] for r in rows}}
     table.attrs["seconds"] = seconds
     if on_bad_image == "skip":
