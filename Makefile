@@ -26,7 +26,7 @@ demo: install
 # The whole suite, including tests/test_wheel.py: it builds the wheel, installs it (not editable)
 # into a fresh venv and runs `lrfr evaluate` from it, so packaging breaks CI too.
 test: install
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra --durations=15
 
 # What to run while editing: no slow tests, no real data, no wheel build.
 test-fast: install

@@ -4,8 +4,10 @@
 
 Each cell is one ``lrfr.evaluate`` call (the CASIA MobileFaceNet scores; the row's probe recognizer embeds the
 LR side): LFW both-low and cross at every column; BLUFR (both-low) and held-out CelebA (both-low, cross) at the
-headline column. Paired tests: each row against ``bicubic + student`` over LFW's 10 folds (one seed each; a
-paired t-test on the fold accuracies), per column and setting.
+headline column. Paired tests: each row against ``bicubic + student`` over LFW's 10 folds (seed 0 of each; a
+paired t-test on the fold accuracies), per column and setting. A row with ``seeds`` (the probe recognizer of other
+training seeds) is also scored at the ``seed_columns`` for each of them: the table "over training seeds" gives each
+seed's figure and their mean ± standard deviation.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ STUDY = REPO / "results" / "robustness.toml"
 BASELINE = "bicubic + student"
 BEGIN = "<!-- robustness: written by `python results/robustness.py`; do not edit -->"
 END = "<!-- robustness end -->"
+PROTOCOL_NAMES = {"lfw": "LFW", "blufr": "BLUFR", "celeba": "held-out CelebA"}
 
 
 def load(path: Path = STUDY) -> dict:
@@ -37,7 +40,14 @@ def load(path: Path = STUDY) -> dict:
         spec[key] = resolve(spec[key])
     for row in spec["row"]:
         row["front_end"], row["probe"] = resolve(row["front_end"]), resolve(row["probe"])
+        row["seeds"] = {int(seed): resolve(file) for seed, file in row.get("seeds", {}).items()}
     return spec
+
+
+def seed_rows(row: dict) -> list[dict]:
+    """The row as scored for each training seed: seed 0 (its own probe file), then each of its ``seeds``."""
+    base = {k: row[k] for k in ("label", "front_end", "probe")}
+    return [base] + [{**base, "probe": file, "seed": seed} for seed, file in sorted(row["seeds"].items())]
 
 
 def front_end(row: dict, scale: int):
@@ -50,15 +60,19 @@ def front_end(row: dict, scale: int):
 
 
 def cells(spec: dict):
-    """``(row, column, setting, protocol, data name)`` of every cell, in the order they are scored."""
+    """``(row, column, setting, protocol, data name)`` of every cell, in the order they are scored: every column for
+    seed 0, then the ``seed_columns`` for each further training seed of a row."""
     for row in spec["row"]:
-        for col in spec["column"]:
-            for setting in ("both_low", "cross"):
-                yield row, col, setting, "lfw", "lfw"
-            if col["label"] == spec["headline"]:
-                yield row, col, "both_low", "blufr", "lfw"
-                yield row, col, "both_low", "celeba", "celeba"
-                yield row, col, "cross", "celeba", "celeba"
+        for seeded in seed_rows(row):
+            for col in spec["column"]:
+                if "seed" in seeded and col["label"] not in spec.get("seed_columns", []):
+                    continue
+                for setting in ("both_low", "cross"):
+                    yield seeded, col, setting, "lfw", "lfw"
+                if col["label"] == spec["headline"]:
+                    yield seeded, col, "both_low", "blufr", "lfw"
+                    yield seeded, col, "both_low", "celeba", "celeba"
+                    yield seeded, col, "cross", "celeba", "celeba"
 
 
 def part_file(spec: dict, row: dict, col: dict, setting: str, protocol: str, data: str) -> Path:
@@ -79,7 +93,8 @@ def score(spec: dict, row: dict, col: dict, setting: str, protocol: str, data: s
                       degrade=col["degrade"], setting=setting, progress=progress)
     res = t.attrs["results"][next(iter(t.attrs["results"]))]
     fold_col = next((c for c in ("accuracy", "vr@far=0.1%") if c in res.per_fold.columns), None)
-    out = {"row": row["label"], "column": col["label"], "setting": setting, "protocol": protocol, "data": data,
+    out = {"row": row["label"], "seed": row.get("seed", 0), "column": col["label"], "setting": setting,
+           "protocol": protocol, "data": data,
            "summary": {k: float(v) for k, v in res.summary.items()},
            "per_fold": [float(v) for v in res.per_fold[fold_col]] if fold_col else [],
            "probe_sha256": t.iloc[0]["probe_recognizer_sha256"], "sr_sha256": t.iloc[0]["sr_sha256"]}
@@ -103,11 +118,11 @@ def markdown(spec: dict, done: list[dict]) -> str:
     import pandas as pd
 
     cols = spec["column"]
-    by = {(c["row"], c["column"], c["setting"], c["protocol"], c["data"]): c for c in done}
+    by = {(c["row"], c["column"], c["setting"], c["protocol"], c["data"]): c for c in done if not c.get("seed")}
     lines = [f"## {spec['title']}", "",
              "Made by `python results/robustness.py` from `results/robustness.toml`; scored by the CASIA MobileFaceNet "
              "(`mobilefacenet_casia_068.ckpt`), the row's probe recognizer on the LR side; LFW 10-fold accuracy (%), "
-             "both-low / cross (first image HR). One training seed per row.", ""]
+             "both-low / cross (first image HR). Seed 0 of each row's training; other seeds below the paired tests.", ""]
     head = "| pair | " + " | ".join(c["title"] for c in cols) + " | BLUFR VR@0.1% (clean) | CelebA held-out (clean) |"
     lines += [head, "| --- |" + " --- |" * (len(cols) + 2)]
     for row in spec["row"]:
@@ -120,7 +135,8 @@ def markdown(spec: dict, done: list[dict]) -> str:
         cells_md.append(f"{headline_value(blufr):.2f}" if blufr else "—")
         cells_md.append(" / ".join(f"{headline_value(p):.2f}" if p else "—" for p in celeba))
         lines.append(f"| {row['label']} | " + " | ".join(cells_md) + " |")
-    lines += ["", f"Paired over LFW's 10 folds against `{BASELINE}` (difference in points; p of a paired t-test):", "",
+    lines += ["", f"Paired over LFW's 10 folds against `{BASELINE}` (seed 0 of each; difference in points; p of a paired "
+              "t-test):", "",
               "| pair | " + " | ".join(f"{c['label']} both-low | {c['label']} cross" for c in cols) + " |",
               "| --- |" + " --- |" * (2 * len(cols))]
     for row in spec["row"]:
@@ -136,13 +152,42 @@ def markdown(spec: dict, done: list[dict]) -> str:
                 else:
                     out.append("—")
         lines.append(f"| {row['label']} | " + " | ".join(out) + " |")
-    missing = [f"{r} | {c} | {s} | {p}" for (r, c, s, p, _d) in
-               [(row["label"], col["label"], s, p, d) for row, col, s, p, d in cells(spec)]
-               if (r, c, s, p, _d) not in by]
+    lines += seeds_markdown(spec, done)
+    scored = {(c["row"], c.get("seed", 0), c["column"], c["setting"], c["protocol"], c["data"]) for c in done}
+    missing = [f"{row['label']}{' seed ' + str(row['seed']) if 'seed' in row else ''} | {col['label']} | {s} | {p}"
+               for row, col, s, p, d in cells(spec)
+               if (row["label"], row.get("seed", 0), col["label"], s, p, d) not in scored]
     if missing:
         lines += ["", f"Not scored yet ({len(missing)} cells): " + "; ".join(missing[:8]) + (" …" if len(missing) > 8 else "")]
     del pd
     return "\n".join(lines) + "\n"
+
+
+def seeds_markdown(spec: dict, done: list[dict]) -> list[str]:
+    """The table "over training seeds": for each row with ``seeds``, each seed-column cell per seed and their
+    mean ± standard deviation (n − 1), once every seed of that cell is scored."""
+    import numpy as np
+
+    rows = [r for r in spec["row"] if r["seeds"]]
+    if not rows:
+        return []
+    lines = ["", "Over training seeds (the probe recognizer trained again with `--set run.seed=S`; mean ± std over "
+             "seeds, each seed's figure after it):", "", "| pair | cell | seeds | mean ± std | per seed |",
+             "| --- | --- | --- | --- | --- |"]
+    for row in rows:
+        seeds = [0] + sorted(row["seeds"])
+        keys = [(c, s, p, d) for r, c, s, p, d in cells(spec) if r["label"] == row["label"] and r.get("seed") == seeds[-1]]
+        for col, setting, protocol, data in keys:
+            got = [next((headline_value(x) for x in done if x["row"] == row["label"] and x.get("seed", 0) == seed
+                         and (x["column"], x["setting"], x["protocol"], x["data"]) ==
+                         (col["label"], setting, protocol, data)), None) for seed in seeds]
+            if any(v is None for v in got):
+                continue
+            name = f"{col['label']}, " + ("BLUFR VR@0.1%" if protocol == "blufr" else
+                                          f"{PROTOCOL_NAMES[protocol]} {setting.replace('_', '-')}")
+            lines.append(f"| {row['label']} | {name} | {len(seeds)} | {np.mean(got):.2f} ± {np.std(got, ddof=1):.2f} | "
+                         + " / ".join(f"{v:.2f}" for v in got) + " |")
+    return lines
 
 
 def figure(spec: dict, done: list[dict], path: Path) -> Path:
@@ -160,7 +205,7 @@ def figure(spec: dict, done: list[dict], path: Path) -> Path:
             vals = []
             for c in cols:
                 cell = next((d for d in done if (d["row"], d["column"], d["setting"], d["protocol"]) ==
-                             (row["label"], c["label"], setting, "lfw")), None)
+                             (row["label"], c["label"], setting, "lfw") and not d.get("seed")), None)
                 vals.append(headline_value(cell) if cell else np.nan)
             ax.bar(np.arange(len(cols)) + i * width, vals, width, label=row["label"])
         ax.set_xticks(np.arange(len(cols)) + width * (len(spec["row"]) - 1) / 2)
@@ -176,10 +221,11 @@ def figure(spec: dict, done: list[dict], path: Path) -> Path:
     return path
 
 
-def pin(run: Path) -> None:
-    """Commit a finished robust-student run: its fp16 student as ``results/weights/distill_robust.pt`` and the
-    package's ``lr_mobilefacenet_robust.pt`` (the same bytes), its history, and its training facts (steps,
-    images seen, seconds from the logged images/s, sha256) in ``results/weights/training.json``."""
+def pin(run: Path, seed: int = 0) -> None:
+    """Commit a finished robust-student run: its fp16 student as ``results/weights/distill_robust.pt`` (seed 0,
+    also the package's ``lr_mobilefacenet_robust.pt``, the same bytes) or ``distill_robust_s<seed>.pt`` (another
+    training seed: committed for the study, not packaged), its history, and its training facts (steps, images
+    seen, seconds from the logged images/s, sha256) in ``results/weights/training.json``."""
     import shutil
 
     from lrfr.fingerprint import file_sha256
@@ -189,29 +235,33 @@ def pin(run: Path) -> None:
     student = run / "student.pt"
     if not student.is_file():
         raise SystemExit(f"{student} not found: the run has not finished (lrfr run pipelines/distill_robust.toml)")
-    weights = REPO / "results" / "weights" / "distill_robust.pt"
+    suffix = f"_s{seed}" if seed else ""
+    weights = REPO / "results" / "weights" / f"distill_robust{suffix}.pt"
     shutil.copyfile(student, weights)
-    shutil.copyfile(student, packaged_path("lr_mobilefacenet_celeba.pt").parent / "lr_mobilefacenet_robust.pt")
-    shutil.copyfile(run / "history.csv", REPO / "results" / "histories" / "bicubic+robust_student.csv")
+    if not seed:
+        shutil.copyfile(student, packaged_path("lr_mobilefacenet_celeba.pt").parent / "lr_mobilefacenet_robust.pt")
+    shutil.copyfile(run / "history.csv", REPO / "results" / "histories" / f"bicubic+robust_student{suffix}.csv")
     facts_file = REPO / "results" / "weights" / "training.json"
     facts = json.loads(facts_file.read_text())
-    facts["bicubic+robust student"] = {"pipeline": "distill-robust", **training_facts(run), "seed": 0,
-                                       "run": "../runs/distill_robust", "file": weights.name,
-                                       "sha256": file_sha256(weights)}
+    key = "bicubic+robust student" + (f"@s{seed}" if seed else "")
+    facts[key] = {"pipeline": "distill-robust", **training_facts(run), "seed": seed,
+                  "run": f"../{run.as_posix()}" if not run.is_absolute() else str(run), "file": weights.name,
+                  "sha256": file_sha256(weights)}
     facts_file.write_text(json.dumps(facts, indent=2) + "\n")
-    print(f"pinned {weights} ({facts['bicubic+robust student']['sha256'][:12]}), the packaged copy, its history")
+    print(f"pinned {weights} ({facts[key]['sha256'][:12]}){', the packaged copy' if not seed else ''}, its history")
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pin", default=None, metavar="RUN", help="commit a finished robust-student run folder first")
+    p.add_argument("--seed", type=int, default=0, help="the training seed of the --pin run (0: the packaged one)")
     p.add_argument("--rows", nargs="*", default=None, help="score only these row labels")
     p.add_argument("--columns", nargs="*", default=None, help="score only these column labels")
     p.add_argument("--protocols", nargs="*", default=None, help="score only these protocols (lfw, blufr, celeba)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     if args.pin:
-        pin(Path(args.pin))
+        pin(Path(args.pin), args.seed)
     spec = load()
     done = []
     for row, col, setting, protocol, data in cells(spec):
@@ -227,7 +277,8 @@ def main(argv=None) -> None:
             done.append(json.loads(part.read_text()))
     import pandas as pd
 
-    flat = [{"row": d["row"], "column": d["column"], "setting": d["setting"], "protocol": d["protocol"],
+    flat = [{"row": d["row"], "seed": d.get("seed", 0), "column": d["column"], "setting": d["setting"],
+             "protocol": d["protocol"],
              "data": d["data"], **d["summary"], "probe_sha256": d["probe_sha256"], "sr_sha256": d["sr_sha256"]}
             for d in done]
     out = REPO / "results" / spec["stem"]

@@ -157,8 +157,36 @@ def test_sizes_and_families_are_drawn_per_face_and_a_step_is_reproducible(tmp_pa
     assert all(7 <= h <= 28 and abs(w - h * 96 / 112) <= 0.5 for h, w in sizes)
     flip = __import__("lrfr.engine.batches", fromlist=["flip_mask"]).flip_mask(8, step_generator(1, 5))
     face = hr[0:1].flip(-1) if flip[0] else hr[0:1]
-    again = recipe.lr_face_at_size(face, int(family[0]), sizes[0], image_seed(1, 5, 0))
-    assert torch.equal(again[0], a[0])
+    lr = recipe.lr_face_at_size(face, int(family[0]), sizes[0], image_seed(1, 5, 0))
+    assert tuple(lr.shape[-2:]) == tuple(sizes[0])
+    from lrfr.data.resample import fit_to_size
+
+    assert torch.equal(fit_to_size(lr, (112, 96))[0], a[0])  # brought back by the native-LR rule
+
+
+def test_a_generator_front_end_takes_faces_of_every_size_fitted_to_its_input_first(tmp_path):
+    """A x8 generator with sizes drawn per face (the C-Face row of issue 42): each LR face is fitted to 14x12 by
+    the native-LR rule, then super-resolved — the pixels ``lrfr.probe.FrontEnd`` gives a probe of that size."""
+    from lrfr.data.degradations import draw_lr_sizes, image_seed
+    from lrfr.engine.batches import flip_mask, step_generator, take
+    from lrfr.probe import FrontEnd
+
+    cfg = from_dict(DistillPipeline, tiny(tmp_path / "gs", front_end={"model": "packaged:srgan_synth.pt"},
+                                          data=ROBUST, loss={"hr_fraction": 0.0}, val={"source": "none"}))
+    recipe = DistillRecipe(cfg, progress=False)
+    assert recipe.sr_faces is None  # random sizes and families: the generator runs every step
+    a, _, _ = recipe.batch(2)
+    assert a.shape == (8, 3, 112, 96) and torch.equal(a, DistillRecipe(cfg, progress=False).batch(2)[0])
+    hr, _ = take(recipe.data, recipe.batches.indices(2), 0)
+    sizes = draw_lr_sizes(8, (7, 28), (112, 96), step_generator(1, 2, 6))
+    family = recipe.mix.draw(8, step_generator(1, 2, 5))
+    flip = flip_mask(8, step_generator(1, 2))
+    lr = [recipe.lr_face_at_size(hr[i:i + 1].flip(-1) if flip[i] else hr[i:i + 1], int(family[i]), sizes[i],
+                                 image_seed(1, 2, i))[0] for i in range(8)]
+    by_hand = FrontEnd.resolve("packaged:srgan_synth.pt")(lr, (112, 96))
+    assert torch.allclose(by_hand, a, atol=1e-6)
+    losses = recipe.train_step(2)
+    assert torch.isfinite(losses["total"])
 
 
 @pytest.mark.parametrize("change, message", [

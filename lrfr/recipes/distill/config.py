@@ -14,8 +14,10 @@ one paper's numbers:
   weights random or started at the teacher's class centres, ``head_init = "teacher"``); faces of an
   ``"unlabelled:PATH"`` source take the embedding term only;
 * LR faces: at ``data.scales`` (integer factors), or, with ``data.lr_long_side = [lo, hi]``, at a size drawn
-  per face (long side log-uniform in pixels, any factor), each brought back to the recognizer's size by
-  bicubic (:func:`lrfr.data.resample.fit_to_size`, the rule every native LR probe follows); degraded by
+  per face (long side log-uniform in pixels, any factor), each brought back to the recognizer's size by the
+  rule every native LR probe follows (:class:`lrfr.probe.FrontEnd`): bicubic
+  (:func:`lrfr.data.resample.fit_to_size`), or for a generator front-end, fitted to what it takes (the HR
+  size over its scale) and super-resolved; degraded by
   ``data.degrade``, or by one family per face of ``data.mix`` (``{spec = share}``, the rest to ``degrade``);
 * ``hr_fraction`` of each batch is shown to the student at HR instead (its target the same teacher
   embedding), so it stays a recognizer of HR faces as well (the cross setting's gallery is HR);

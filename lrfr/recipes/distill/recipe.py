@@ -56,9 +56,6 @@ def check_lr_sizes(cfg: DistillPipeline) -> tuple[int, int] | None:
     if len(sizes) != 2 or not 4 <= sizes[0] <= sizes[1] <= longest:
         raise ConfigError(f"data.lr_long_side = {sizes}: give [lo, hi] pixels on the face's long side, "
                           f"4 <= lo <= hi <= {longest} (the HR face is {cfg.data.hr_size[0]}x{cfg.data.hr_size[1]})")
-    if cfg.front_end.model != "bicubic":
-        raise ConfigError(f"data.lr_long_side draws a size per face; [front_end] model = {cfg.front_end.model!r} "
-                          "works at one scale: use front_end.model = 'bicubic' or data.scales")
     return sizes[0], sizes[1]
 
 
@@ -119,6 +116,7 @@ class DistillRecipe(Recipe):
         self.lr_long_side = check_lr_sizes(cfg)
         self.mix = parse_mix(cfg.data.mix, cfg.data.degrade)
         self.front_end, learned = build_front_end(cfg, dev)
+        self.fit_front_end = fitted_front_end(self.front_end, learned)
         self.data = data if data is not None else training_faces(cfg, progress)
         labelled = torch.as_tensor(self.data.labels) >= 0
         if cfg.loss.softmax_weight > 0 and not bool(labelled.any()):
@@ -198,8 +196,10 @@ class DistillRecipe(Recipe):
             low = ~at_hr
             inputs[low] = apply_flip(self.sr_faces[idx[low]].float().div_(255), flip[low])
         elif sizes is not None:
-            for i in (~at_hr).nonzero().flatten().tolist():
-                inputs[i] = self.lr_face_at_size(hr[i:i + 1], int(family[i]), sizes[rows.start + i], seeds[i])[0]
+            low = (~at_hr).nonzero().flatten().tolist()
+            faces = [self.lr_face_at_size(hr[i:i + 1], int(family[i]), sizes[rows.start + i], seeds[i])[0] for i in low]
+            if low:  # one front-end call for the batch: fitted face by face, then (a generator) batched
+                inputs[low] = self.fit_front_end(faces, self.hr_size)
         else:
             for s in scales.unique().tolist():
                 for f in family.unique().tolist():
@@ -218,13 +218,11 @@ class DistillRecipe(Recipe):
             return front(lr.to(self.device)).float().clamp_(0, 1).cpu()
 
     def lr_face_at_size(self, hr: torch.Tensor, family: int, size: tuple[int, int], seed: int) -> torch.Tensor:
-        """One HR face degraded to ``size`` by mix family ``family`` and brought back to the HR size by bicubic
-        (:func:`lrfr.data.resample.fit_to_size`: what a native LR probe of that size goes through)."""
+        """One HR face ``(1, 3, H, W)`` degraded to ``size`` by mix family ``family``: the LR face itself (the
+        front-end brings it back, :attr:`fit_front_end`)."""
         from lrfr.data.degradations import apply_degradation
-        from lrfr.data.resample import fit_to_size
 
-        lr = apply_degradation(hr, None, self.mix.specs[family], [seed], size=size)
-        return fit_to_size(lr, self.hr_size)
+        return apply_degradation(hr, None, self.mix.specs[family], [seed], size=size)
 
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         L = self.cfg.loss
@@ -257,6 +255,18 @@ def class_centres(features: torch.Tensor, labels: torch.Tensor, n_classes: int) 
     sums = torch.zeros(n_classes, features.shape[1], dtype=torch.float32)
     sums.index_add_(0, labels.long(), F.normalize(features.float(), dim=1))
     return sums / torch.bincount(labels.long(), minlength=n_classes).clamp_min(1)[:, None]
+
+
+def fitted_front_end(front_end: nn.Module, learned: bool):
+    """The native-LR rule of :class:`lrfr.probe.FrontEnd` around the recipe's front-end, for LR faces of any size:
+    bicubic fits each face to the HR size (:func:`lrfr.data.resample.fit_to_size`); a generator gets each face
+    fitted to what it takes (HR size / its scale) first — what ``lrfr index search`` and the robustness grid do
+    with a probe of another size, so training and deployment see the same pixels."""
+    from lrfr.probe import FrontEnd
+
+    if not learned:
+        return FrontEnd("bicubic", "bicubic")
+    return FrontEnd(getattr(front_end, "name", type(front_end).__name__), "", front_end, int(front_end.scale))
 
 
 def _bicubic(scale: int) -> nn.Module:
