@@ -264,9 +264,7 @@ def fitted_front_end(front_end: nn.Module, learned: bool):
     with a probe of another size, so training and deployment see the same pixels."""
     from lrfr.probe import FrontEnd
 
-    if not learned:
-        return FrontEnd("bicubic", "bicubic")
-    return FrontEnd(getattr(front_end, "name", type(front_end).__name__), "", front_end, int(front_end.scale))
+    return FrontEnd.resolve(front_end if learned else "bicubic")
 
 
 def _bicubic(scale: int) -> nn.Module:
