@@ -152,8 +152,8 @@ def markdown(spec: dict, done: list[dict]) -> str:
                 else:
                     out.append("—")
         lines.append(f"| {row['label']} | " + " | ".join(out) + " |")
-    lines += seeds_markdown(spec, done)
-    scored = {(c["row"], c.get("seed", 0), c["column"], c["setting"], c["protocol"], c["data"]) for c in done}
+    scored = {(c["row"], c.get("seed", 0), c["column"], c["setting"], c["protocol"], c["data"]): c for c in done}
+    lines += seeds_markdown(spec, scored)
     missing = [f"{row['label']}{' seed ' + str(row['seed']) if 'seed' in row else ''} | {col['label']} | {s} | {p}"
                for row, col, s, p, d in cells(spec)
                if (row["label"], row.get("seed", 0), col["label"], s, p, d) not in scored]
@@ -163,9 +163,10 @@ def markdown(spec: dict, done: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def seeds_markdown(spec: dict, done: list[dict]) -> list[str]:
+def seeds_markdown(spec: dict, scored: dict) -> list[str]:
     """The table "over training seeds": for each row with ``seeds``, each seed-column cell per seed and their
-    mean ± standard deviation (n − 1), once every seed of that cell is scored."""
+    mean ± standard deviation (n − 1), once every seed of that cell is scored. ``scored``: the scored cells by
+    (row, seed, column, setting, protocol, data)."""
     import numpy as np
 
     rows = [r for r in spec["row"] if r["seeds"]]
@@ -178,11 +179,10 @@ def seeds_markdown(spec: dict, done: list[dict]) -> list[str]:
         seeds = [0] + sorted(row["seeds"])
         keys = [(c, s, p, d) for r, c, s, p, d in cells(spec) if r["label"] == row["label"] and r.get("seed") == seeds[-1]]
         for col, setting, protocol, data in keys:
-            got = [next((headline_value(x) for x in done if x["row"] == row["label"] and x.get("seed", 0) == seed
-                         and (x["column"], x["setting"], x["protocol"], x["data"]) ==
-                         (col["label"], setting, protocol, data)), None) for seed in seeds]
-            if any(v is None for v in got):
+            found = [scored.get((row["label"], seed, col["label"], setting, protocol, data)) for seed in seeds]
+            if any(c is None for c in found):
                 continue
+            got = [headline_value(c) for c in found]
             name = f"{col['label']}, " + ("BLUFR VR@0.1%" if protocol == "blufr" else
                                           f"{PROTOCOL_NAMES[protocol]} {setting.replace('_', '-')}")
             lines.append(f"| {row['label']} | {name} | {len(seeds)} | {np.mean(got):.2f} ± {np.std(got, ddof=1):.2f} | "
