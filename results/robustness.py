@@ -7,7 +7,10 @@ LR side): LFW both-low and cross at every column; BLUFR (both-low) and held-out 
 headline column. Paired tests: each row against ``bicubic + student`` over LFW's 10 folds (seed 0 of each; a
 paired t-test on the fold accuracies), per column and setting. A row with ``seeds`` (the probe recognizer of other
 training seeds) is also scored at the ``seed_columns`` for each of them: the table "over training seeds" gives each
-seed's figure and their mean ± standard deviation.
+seed's figure, their mean ± standard deviation, and the difference from ``bicubic + student``'s seeds (Welch's t-test).
+
+    python results/robustness.py --pin runs/distill_robust_s2 --seed 2     # commit a robust-student run first
+    python results/robustness.py --pin-cface runs/distill_cface            # commit the C-Face row's student first
 """
 from __future__ import annotations
 
@@ -165,28 +168,36 @@ def markdown(spec: dict, done: list[dict]) -> str:
 
 def seeds_markdown(spec: dict, scored: dict) -> list[str]:
     """The table "over training seeds": for each row with ``seeds``, each seed-column cell per seed and their
-    mean ± standard deviation (n − 1), once every seed of that cell is scored. ``scored``: the scored cells by
+    mean ± standard deviation (n − 1), once every seed of that cell is scored; and, where ``bicubic + student``
+    has seeds too, the difference of the means with the p of Welch's t-test over seeds (each seed one sample: the
+    spread that a retraining gives, which the paired fold test above does not see). ``scored``: the scored cells by
     (row, seed, column, setting, protocol, data)."""
     import numpy as np
+    from scipy.stats import ttest_ind
 
     rows = [r for r in spec["row"] if r["seeds"]]
     if not rows:
         return []
-    lines = ["", "Over training seeds (the probe recognizer trained again with `--set run.seed=S`; mean ± std over "
-             "seeds, each seed's figure after it):", "", "| pair | cell | seeds | mean ± std | per seed |",
-             "| --- | --- | --- | --- | --- |"]
+    per_seed = {}
     for row in rows:
         seeds = [0] + sorted(row["seeds"])
         keys = [(c, s, p, d) for r, c, s, p, d in cells(spec) if r["label"] == row["label"] and r.get("seed") == seeds[-1]]
         for col, setting, protocol, data in keys:
             found = [scored.get((row["label"], seed, col["label"], setting, protocol, data)) for seed in seeds]
-            if any(c is None for c in found):
-                continue
-            got = [headline_value(c) for c in found]
-            name = f"{col['label']}, " + ("BLUFR VR@0.1%" if protocol == "blufr" else
-                                          f"{PROTOCOL_NAMES[protocol]} {setting.replace('_', '-')}")
-            lines.append(f"| {row['label']} | {name} | {len(seeds)} | {np.mean(got):.2f} ± {np.std(got, ddof=1):.2f} | "
-                         + " / ".join(f"{v:.2f}" for v in got) + " |")
+            if all(c is not None for c in found):
+                per_seed[row["label"], col["label"], setting, protocol] = [headline_value(c) for c in found]
+    lines = ["", "Over training seeds (the probe recognizer trained again with `--set run.seed=S`; mean ± std over "
+             f"seeds, each seed's figure after it; against `{BASELINE}` over its seeds: difference of the means, p of "
+             "Welch's t-test with each seed one sample):", "",
+             f"| pair | cell | seeds | mean ± std | per seed | against `{BASELINE}` |", "| --- | --- | --- | --- | --- | --- |"]
+    for (label, column, setting, protocol), got in per_seed.items():
+        name = f"{column}, " + ("BLUFR VR@0.1%" if protocol == "blufr" else
+                                f"{PROTOCOL_NAMES[protocol]} {setting.replace('_', '-')}")
+        base = per_seed.get((BASELINE, column, setting, protocol))
+        against = (f"{np.mean(got) - np.mean(base):+.2f} (p={ttest_ind(got, base, equal_var=False).pvalue:.2g})"
+                   if base and label != BASELINE else "—")
+        lines.append(f"| {label} | {name} | {len(got)} | {np.mean(got):.2f} ± {np.std(got, ddof=1):.2f} | "
+                     + " / ".join(f"{v:.2f}" for v in got) + f" | {against} |")
     return lines
 
 
@@ -251,10 +262,32 @@ def pin(run: Path, seed: int = 0) -> None:
     print(f"pinned {weights} ({facts[key]['sha256'][:12]}){', the packaged copy' if not seed else ''}, its history")
 
 
+def pin_grid_file(run: Path, name: str, history: str) -> None:
+    """Commit a finished run whose student only the grid scores (not a row of results/real-8x, so not in
+    training.json): its fp16 student as ``results/weights/<name>.pt`` and its history as
+    ``results/histories/<history>.csv``; the grid's CSV pins the file's sha256 (tests/test_realdata_results.py)."""
+    import shutil
+
+    from lrfr.fingerprint import file_sha256
+    from lrfr.results.export import training_facts
+
+    student = run / "student.pt"
+    if not student.is_file():
+        raise SystemExit(f"{student} not found: the run has not finished (lrfr run {run / 'config.toml'})")
+    weights = REPO / "results" / "weights" / f"{name}.pt"
+    shutil.copyfile(student, weights)
+    shutil.copyfile(run / "history.csv", REPO / "results" / "histories" / f"{history}.csv")
+    facts = training_facts(run)
+    print(f"pinned {weights} ({file_sha256(weights)[:12]}), its history: {facts['recognizer_steps']:,} steps, "
+          f"{facts['recognizer_images']:,} faces, {facts['train_seconds'] / 60:.0f} min of training")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pin", default=None, metavar="RUN", help="commit a finished robust-student run folder first")
     p.add_argument("--seed", type=int, default=0, help="the training seed of the --pin run (0: the packaged one)")
+    p.add_argument("--pin-cface", default=None, metavar="RUN",
+                   help="commit a finished run of pipelines/distill_cface.toml first (weights/distill_cface.pt)")
     p.add_argument("--rows", nargs="*", default=None, help="score only these row labels")
     p.add_argument("--columns", nargs="*", default=None, help="score only these column labels")
     p.add_argument("--protocols", nargs="*", default=None, help="score only these protocols (lfw, blufr, celeba)")
@@ -262,6 +295,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.pin:
         pin(Path(args.pin), args.seed)
+    if args.pin_cface:
+        pin_grid_file(Path(args.pin_cface), "distill_cface", "cface_v2+distilled_student")
     spec = load()
     done = []
     for row, col, setting, protocol, data in cells(spec):

@@ -102,6 +102,27 @@ def test_the_pages_hold_the_current_tables():
     assert headline(text).count("\n| `") == 11  # the main table's rows, nothing after it
 
 
+def test_every_model_file_the_robustness_grid_names_is_the_file_it_scored():
+    """results/robustness.toml's probe recognizers (every training seed of a row) have the sha256 that
+    results/robustness.csv recorded for each of the row's cells: the grid's pin, as the studies' test below is theirs.
+    Its generators are scored wrapped to each column's size (the CSV holds the wrapper's fingerprint); they are
+    real-8x's files, pinned by training.json above."""
+    import tomllib
+
+    from lrfr.fingerprint import file_sha256
+
+    spec = tomllib.loads((RESULTS / "robustness.toml").read_text())
+    table = pd.read_csv(RESULTS / "robustness.csv")
+    for row in spec["row"]:
+        seeds = {0: row["probe"], **{int(s): f for s, f in row.get("seeds", {}).items()}}
+        for seed, probe in seeds.items():
+            cells = table[(table["row"] == row["label"]) & (table["seed"] == seed)]
+            assert len(cells), f"robustness.toml's {row['label']} seed {seed} has no scored cell"
+            if probe:
+                digest = file_sha256(RESULTS / probe)
+                assert (cells["probe_sha256"] == digest).all(), f"{probe} is not the file the grid's {row['label']} scored"
+
+
 #: every study of results/ whose table has been made (its CSV committed)
 #: results/*.toml files that are not `lrfr results` studies: the robustness grid has its own driver and schema
 GRIDS = {"robustness.toml"}
