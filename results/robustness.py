@@ -296,7 +296,7 @@ def main(argv=None) -> None:
     if args.pin:
         pin(Path(args.pin), args.seed)
     if args.pin_cface:
-        pin_grid_file(Path(args.pin_cface), "distill_cface", "cface_v2+distilled_student")
+        pin_grid_file(Path(args.pin_cface), "distill_cface", "cface_v2+distilled_cnn_r")
     spec = load()
     done = []
     for row, col, setting, protocol, data in cells(spec):
