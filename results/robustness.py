@@ -232,6 +232,20 @@ def figure(spec: dict, done: list[dict], path: Path) -> Path:
     return path
 
 
+def copy_run(run: Path, name: str, history: str, pipeline: str) -> Path:
+    """A finished distillation run's fp16 student copied to ``results/weights/<name>.pt`` and its history to
+    ``results/histories/<history>.csv``; the weights' path. One clear line when the run has not finished."""
+    import shutil
+
+    student = run / "student.pt"
+    if not student.is_file():
+        raise SystemExit(f"{student} not found: the run has not finished (lrfr run {pipeline})")
+    weights = REPO / "results" / "weights" / f"{name}.pt"
+    shutil.copyfile(student, weights)
+    shutil.copyfile(run / "history.csv", REPO / "results" / "histories" / f"{history}.csv")
+    return weights
+
+
 def pin(run: Path, seed: int = 0) -> None:
     """Commit a finished robust-student run: its fp16 student as ``results/weights/distill_robust.pt`` (seed 0,
     also the package's ``lr_mobilefacenet_robust.pt``, the same bytes) or ``distill_robust_s<seed>.pt`` (another
@@ -243,15 +257,10 @@ def pin(run: Path, seed: int = 0) -> None:
     from lrfr.results.export import training_facts
     from lrfr.weights import packaged_path
 
-    student = run / "student.pt"
-    if not student.is_file():
-        raise SystemExit(f"{student} not found: the run has not finished (lrfr run pipelines/distill_robust.toml)")
     suffix = f"_s{seed}" if seed else ""
-    weights = REPO / "results" / "weights" / f"distill_robust{suffix}.pt"
-    shutil.copyfile(student, weights)
+    weights = copy_run(run, f"distill_robust{suffix}", f"bicubic+robust_student{suffix}", "pipelines/distill_robust.toml")
     if not seed:
-        shutil.copyfile(student, packaged_path("lr_mobilefacenet_celeba.pt").parent / "lr_mobilefacenet_robust.pt")
-    shutil.copyfile(run / "history.csv", REPO / "results" / "histories" / f"bicubic+robust_student{suffix}.csv")
+        shutil.copyfile(weights, packaged_path("lr_mobilefacenet_celeba.pt").parent / "lr_mobilefacenet_robust.pt")
     facts_file = REPO / "results" / "weights" / "training.json"
     facts = json.loads(facts_file.read_text())
     key = "bicubic+robust student" + (f"@s{seed}" if seed else "")
@@ -262,21 +271,13 @@ def pin(run: Path, seed: int = 0) -> None:
     print(f"pinned {weights} ({facts[key]['sha256'][:12]}){', the packaged copy' if not seed else ''}, its history")
 
 
-def pin_grid_file(run: Path, name: str, history: str) -> None:
+def pin_grid_file(run: Path, name: str, history: str, pipeline: str) -> None:
     """Commit a finished run whose student only the grid scores (not a row of results/real-8x, so not in
-    training.json): its fp16 student as ``results/weights/<name>.pt`` and its history as
-    ``results/histories/<history>.csv``; the grid's CSV pins the file's sha256 (tests/test_realdata_results.py)."""
-    import shutil
-
+    training.json): :func:`copy_run`; the grid's CSV pins the file's sha256 (tests/test_realdata_results.py)."""
     from lrfr.fingerprint import file_sha256
     from lrfr.results.export import training_facts
 
-    student = run / "student.pt"
-    if not student.is_file():
-        raise SystemExit(f"{student} not found: the run has not finished (lrfr run {run / 'config.toml'})")
-    weights = REPO / "results" / "weights" / f"{name}.pt"
-    shutil.copyfile(student, weights)
-    shutil.copyfile(run / "history.csv", REPO / "results" / "histories" / f"{history}.csv")
+    weights = copy_run(run, name, history, pipeline)
     facts = training_facts(run)
     print(f"pinned {weights} ({file_sha256(weights)[:12]}), its history: {facts['recognizer_steps']:,} steps, "
           f"{facts['recognizer_images']:,} faces, {facts['train_seconds'] / 60:.0f} min of training")
@@ -296,7 +297,7 @@ def main(argv=None) -> None:
     if args.pin:
         pin(Path(args.pin), args.seed)
     if args.pin_cface:
-        pin_grid_file(Path(args.pin_cface), "distill_cface", "cface_v2+distilled_cnn_r")
+        pin_grid_file(Path(args.pin_cface), "distill_cface", "cface_v2+distilled_cnn_r", "pipelines/distill_cface.toml")
     spec = load()
     done = []
     for row, col, setting, protocol, data in cells(spec):
