@@ -246,22 +246,6 @@ def copy_run(run: Path, name: str, history: str, pipeline: str) -> Path:
     return weights
 
 
-def subset_accuracy(probe_weights: Path) -> float:
-    """LFW both-low accuracy on the fixed 600-pair subset (30 same + 30 different pairs per fold) of bicubic ×8 in
-    front of ``probe_weights``, the CASIA MobileFaceNet on the HR side: the figure the subset test reproduces."""
-    import tempfile
-
-    import lrfr
-    from lrfr.results.scoring import subset_pairs
-
-    spec = load()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = subset_pairs(Path(spec["lfw"]), Path(tmp) / "lfw600", per_fold=30)
-        table = lrfr.evaluate("bicubic", protocol="lfw", data=root, recognizer="mobilefacenet", weights=spec["scorer"],
-                              probe_weights=probe_weights, scale=8, progress=False)
-    return float(table.iloc[0]["accuracy_mean"])
-
-
 def pin(run: Path, seed: int = 0) -> None:
     """Commit a finished robust-student run: its fp16 student as ``results/weights/distill_robust.pt`` (seed 0,
     also the package's ``lr_mobilefacenet_robust.pt``, the same bytes) or ``distill_robust_s<seed>.pt`` (another
@@ -280,15 +264,9 @@ def pin(run: Path, seed: int = 0) -> None:
     facts_file = REPO / "results" / "weights" / "training.json"
     facts = json.loads(facts_file.read_text())
     key = "bicubic+robust student" + (f"@s{seed}" if seed else "")
-    before = facts.get(key, {})
     facts[key] = {"pipeline": "distill-robust", **training_facts(run), "seed": seed,
                   "run": f"../{run.as_posix()}" if not run.is_absolute() else str(run), "file": weights.name,
                   "sha256": file_sha256(weights)}
-    if not seed:
-        # The packaged student's subset figure (read by tests/test_train_sr.py) is a function of its bytes: kept
-        # when re-pinning the same file, scored again when the file is new.
-        same = before.get("sha256") == facts[key]["sha256"] and "lfw_subset600_both_low" in before
-        facts[key]["lfw_subset600_both_low"] = before["lfw_subset600_both_low"] if same else subset_accuracy(weights)
     facts_file.write_text(json.dumps(facts, indent=2) + "\n")
     print(f"pinned {weights} ({facts[key]['sha256'][:12]}){', the packaged copy' if not seed else ''}, its history")
 
